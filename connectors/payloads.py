@@ -1,0 +1,125 @@
+"""The plain data a connector is given and returns: one frozen dataclass per capability.
+
+Payloads are stored on the effect row as JSON (``to_json``/``from_json``) so a retry sends
+exactly what the first attempt meant to send.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar, get_type_hints
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError("Money.amount must be a Decimal")
+        if len(self.currency) != 3:
+            raise ValueError(f"not an ISO 4217 currency code: {self.currency!r}")
+
+    def __str__(self) -> str:
+        return f"{self.amount:,.2f} {self.currency}"
+
+
+@dataclass(frozen=True)
+class EffectResult:
+    """What the platform created: its id (note id, transaction id, message ts)."""
+
+    external_id: str | None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TimelineNote:
+    idempotency_key: str
+    customer_email: str
+    customer_first_name: str | None
+    customer_last_name: str | None
+    body_html: str
+    occurred_at: datetime
+
+
+@dataclass(frozen=True)
+class StoreCredit:
+    idempotency_key: str
+    customer_external_id: str
+    amount: Money
+    reason: str
+    expires_at: datetime | None = None
+    notify: bool = True
+
+
+@dataclass(frozen=True)
+class MilestoneAlert:
+    """PRD-114's Slack alert, platform-neutral.
+
+    ``headline`` is "1 Million API Calls!", ``detail`` "API usage reached 1,000,000 calls".
+    """
+
+    idempotency_key: str
+    milestone_id: str
+    customer_name: str
+    customer_email: str | None
+    milestone_name: str
+    headline: str
+    detail: str
+    achieved_on: date
+    time_to_milestone: str | None
+    customer_since: date | None
+    arr: Money | None
+    health_score: int | None
+    celebration_ideas: tuple[str, ...]
+    channel: str | None = None
+
+
+def to_json(payload: Any) -> dict[str, Any]:
+    """A payload dataclass as JSON-safe data (Decimal and dates as strings)."""
+    return {f.name: _encode(getattr(payload, f.name)) for f in dataclasses.fields(payload)}
+
+
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_json(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    return value
+
+
+def from_json(cls: type[T], data: dict[str, Any]) -> T:
+    """The inverse of :func:`to_json` for the payload classes of this module."""
+    hints = get_type_hints(cls)
+    kwargs = {name: _decode(hints[name], value) for name, value in data.items() if name in hints}
+    return cls(**kwargs)
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    options = getattr(hint, "__args__", None) or (hint,)
+    for option in options:
+        if option is type(None):
+            continue
+        if dataclasses.is_dataclass(option):
+            return from_json(option, value)  # type: ignore[arg-type]
+        if option is Decimal:
+            return Decimal(value)
+        if option is datetime:
+            return datetime.fromisoformat(value)
+        if option is date:
+            return date.fromisoformat(value)
+        if getattr(option, "__origin__", None) is tuple:
+            return tuple(value)
+    return value

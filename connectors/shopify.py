@@ -1,0 +1,238 @@
+"""Shopify: store credit on the shopper's account, through the Admin GraphQL API.
+
+Every call is one ``POST {base}/admin/api/{version}/graphql.json``. GraphQL answers 200 even when
+it fails, so besides the HTTP errors :class:`~connectors.http.HttpClient` already raises we read
+two more layers: top-level ``errors`` (``THROTTLED`` is transient, with a wait computed from the
+query-cost bucket; most others are permanent) and a mutation's ``userErrors`` (always permanent:
+the input was refused and will be refused again).
+
+Shopify has no idempotency key for ``storeCreditAccountCredit``, so a worker that died mid-call
+may or may not have credited the shopper. :meth:`ShopifyConnector.find_store_credit` looks for
+the credit in the account's recent transactions before anyone tries again.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from marshmallow import fields, validate
+
+from connectors.base import RECONCILE_SKEW, Capability, Connector, SettingsSchema, as_utc
+from connectors.errors import ConnectorError
+from connectors.payloads import EffectResult, StoreCredit
+
+DEFAULT_API_VERSION = "2025-07"
+# ``StoreCreditAccountCreditInput.notify`` exists from 2026-01 on; an older version rejects the
+# whole mutation if it is sent. https://shopify.dev/changelog/store-credit-notify-flag
+NOTIFY_SINCE_VERSION = "2026-01"
+# Top-level GraphQL error codes worth trying again; anything else (ACCESS_DENIED, SHOP_INACTIVE,
+# MAX_COST_EXCEEDED, a malformed query) fails the same way next time.
+TRANSIENT_CODES = frozenset({"THROTTLED", "INTERNAL_SERVER_ERROR", "TIMEOUT"})
+
+# https://shopify.dev/docs/api/admin-graphql/2025-07/queries/shop
+SHOP_QUERY = "query shopName { shop { name } }"
+
+# https://shopify.dev/docs/api/admin-graphql/2025-07/mutations/storeCreditAccountCredit
+# https://shopify.dev/docs/api/admin-graphql/2025-07/objects/StoreCreditAccountCreditTransaction
+CREDIT_MUTATION = """
+mutation storeCreditAccountCredit($id: ID!, $creditInput: StoreCreditAccountCreditInput!) {
+  storeCreditAccountCredit(id: $id, creditInput: $creditInput) {
+    storeCreditAccountTransaction {
+      id
+      amount { amount currencyCode }
+      createdAt
+      account { id balance { amount currencyCode } }
+    }
+    userErrors { field message code }
+  }
+}
+"""
+
+# https://shopify.dev/docs/api/admin-graphql/2025-07/connections/StoreCreditAccountConnection
+# https://shopify.dev/docs/api/admin-graphql/latest/objects/StoreCreditAccount (transactions:
+# sortKey CREATED_AT, reverse, query "type:credit"). Transactions are an interface; only the
+# credit transaction type carries an ``id``.
+RECENT_CREDITS_QUERY = """
+query recentStoreCredits($customerId: ID!) {
+  customer(id: $customerId) {
+    storeCreditAccounts(first: 5) {
+      nodes {
+        id
+        balance { amount currencyCode }
+        transactions(first: 25, sortKey: CREATED_AT, reverse: true, query: "type:credit") {
+          nodes {
+            amount { amount currencyCode }
+            createdAt
+            ... on StoreCreditAccountCreditTransaction { id }
+          }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+class ShopifySettings(SettingsSchema):
+    shop_domain = fields.String(
+        required=True,
+        validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9.-]*$", error="A host name such as my-store.myshopify.com."),
+        metadata={"label": "Shop domain", "help": "The store's myshopify.com domain, e.g. my-store.myshopify.com."},
+    )
+    access_token = fields.String(
+        required=True,
+        metadata={"label": "Admin API access token", "help": "shpat_…; needs write_store_credit_account_transactions.", "secret": True},
+    )
+    api_secret = fields.String(
+        required=True,
+        metadata={"label": "API secret key", "help": "Signs webhooks (X-Shopify-Hmac-Sha256).", "secret": True},
+    )
+    previous_api_secret = fields.String(
+        required=False,
+        load_default=None,
+        metadata={"label": "Previous API secret key", "help": "Still accepted while a rotated secret rolls out.", "secret": True},
+    )
+    api_version = fields.String(
+        load_default=DEFAULT_API_VERSION,
+        validate=validate.Regexp(r"^(\d{4}-\d{2}|unstable)$", error="A version such as 2025-07."),
+        metadata={"label": "Admin API version", "help": "Quarterly version, YYYY-MM."},
+    )
+
+
+def customer_gid(external_id: str) -> str:
+    """Shopify's global id for a customer; an id that already is one passes through."""
+    return external_id if external_id.startswith("gid://") else f"gid://shopify/Customer/{external_id}"
+
+
+class ShopifyConnector(Connector):
+    platform: ClassVar[str] = "shopify"
+    kind: ClassVar[str] = "store"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.CHECK_CONNECTION, Capability.APPLY_STORE_CREDIT}
+    )
+    settings_schema: ClassVar[type[SettingsSchema]] = ShopifySettings
+
+    @property
+    def base_url(self) -> str:
+        return (self.settings.get("base_url") or f"https://{self.setting('shop_domain')}").rstrip("/")
+
+    @property
+    def api_version(self) -> str:
+        return str(self.settings.get("api_version") or DEFAULT_API_VERSION)
+
+    def check_connection(self) -> None:
+        self.graphql(SHOP_QUERY)
+
+    def apply_store_credit(self, credit: StoreCredit) -> EffectResult:
+        credit_input: dict[str, Any] = {
+            "creditAmount": {"amount": str(credit.amount.amount), "currencyCode": credit.amount.currency},
+        }
+        if credit.expires_at is not None:
+            credit_input["expiresAt"] = as_utc(credit.expires_at).isoformat()
+        if self.api_version >= NOTIFY_SINCE_VERSION:  # "unstable" sorts after every date too
+            credit_input["notify"] = credit.notify
+        data = self.graphql(CREDIT_MUTATION, {"id": customer_gid(credit.customer_external_id), "creditInput": credit_input})
+        payload = data.get("storeCreditAccountCredit") or {}
+        if user_errors := payload.get("userErrors"):
+            messages = "; ".join(str(e.get("message")) for e in user_errors)
+            raise ConnectorError(f"shopify refused the store credit: {messages}", permanent=True)
+        transaction = payload.get("storeCreditAccountTransaction")
+        if not transaction:
+            raise ConnectorError("shopify: storeCreditAccountCredit returned no transaction")
+        account = transaction.get("account") or {}
+        balance = account.get("balance") or {}
+        return EffectResult(
+            external_id=transaction["id"],
+            detail={
+                "account_id": account.get("id"),
+                "balance": balance.get("amount"),
+                "currency": balance.get("currencyCode"),
+                "created_at": transaction.get("createdAt"),
+            },
+        )
+
+    def find_store_credit(self, credit: StoreCredit, since: datetime) -> EffectResult | None:
+        """The newest credit of the same amount and currency made since ``since``, or None.
+
+        Shopify keeps no note or key on a credit (before 2027-01), so two identical credits for
+        one shopper in the same minutes are indistinguishable; finding one for both errs on the
+        side of never crediting twice.
+        """
+        data = self.graphql(RECENT_CREDITS_QUERY, {"customerId": customer_gid(credit.customer_external_id)})
+        customer = data.get("customer")
+        if not customer:
+            return None
+        cutoff = as_utc(since) - RECONCILE_SKEW
+        found: tuple[datetime, dict[str, Any], dict[str, Any]] | None = None
+        for account in customer["storeCreditAccounts"]["nodes"]:
+            for transaction in account["transactions"]["nodes"]:
+                created = datetime.fromisoformat(transaction["createdAt"])
+                if (
+                    transaction.get("id")
+                    and created >= cutoff
+                    and self._same_money(transaction["amount"], credit)
+                    and (found is None or created > found[0])
+                ):
+                    found = (created, transaction, account)
+        if found is None:
+            return None
+        _, transaction, account = found
+        return EffectResult(
+            external_id=transaction["id"],
+            detail={
+                "account_id": account["id"],
+                "balance": account["balance"]["amount"],
+                "currency": account["balance"]["currencyCode"],
+                "created_at": transaction["createdAt"],
+                "reconciled": True,
+            },
+        )
+
+    @staticmethod
+    def _same_money(money: dict[str, Any], credit: StoreCredit) -> bool:
+        return money["currencyCode"] == credit.amount.currency and Decimal(money["amount"]) == credit.amount.amount
+
+    def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """``data`` of one Admin GraphQL call, or a ConnectorError for any layer of failure.
+
+        https://shopify.dev/docs/api/admin-graphql (endpoint and X-Shopify-Access-Token header)
+        """
+        url = f"{self.base_url}/admin/api/{self.api_version}/graphql.json"
+        answer = self.http.json(
+            "POST",
+            url,
+            json={"query": query, "variables": variables or {}},
+            headers={"X-Shopify-Access-Token": self.setting("access_token"), "Accept": "application/json"},
+        )
+        if not isinstance(answer, dict):
+            raise ConnectorError(f"shopify: unexpected GraphQL answer from {url}")
+        if answer.get("errors"):
+            raise self._error_for(answer)
+        return answer.get("data") or {}
+
+    @staticmethod
+    def _error_for(answer: dict[str, Any]) -> ConnectorError:
+        errors = answer["errors"]
+        if isinstance(errors, str):  # the REST-style {"errors": "..."} some failures still use
+            return ConnectorError(f"shopify: {errors}", permanent=True)
+        codes = {(e.get("extensions") or {}).get("code") for e in errors}
+        messages = "; ".join(str(e.get("message")) for e in errors)
+        if "THROTTLED" in codes:
+            return ConnectorError(f"shopify: throttled: {messages}", retry_after=throttle_wait(answer))
+        return ConnectorError(f"shopify: GraphQL error: {messages}", permanent=not codes & TRANSIENT_CODES)
+
+
+def throttle_wait(answer: dict[str, Any]) -> float | None:
+    """Seconds until the cost bucket holds this query again, from ``extensions.cost``.
+
+    https://shopify.dev/docs/apps/build/apis/graphql-admin/rate-limits
+    """
+    cost = (answer.get("extensions") or {}).get("cost") or {}
+    status = cost.get("throttleStatus") or {}
+    requested, available, rate = cost.get("requestedQueryCost"), status.get("currentlyAvailable"), status.get("restoreRate")
+    if requested is None or available is None or not rate:
+        return None
+    return float(max(1, math.ceil((float(requested) - float(available)) / float(rate))))

@@ -1,0 +1,236 @@
+"""Slack: PRD-114's milestone alert in the CSM channel, through the Web API.
+
+Slack answers most failures with HTTP 200 and ``{"ok": false, "error": "..."}``, so every
+answer is checked here; real HTTP errors (429 with Retry-After, 5xx) are raised by the HTTP
+client before that. The alert's buttons come back to ``/slack/interactions/<connection_id>``
+with ``value`` = the milestone id.
+
+``chat.postMessage`` has no idempotency key either. Each alert carries message metadata with our
+key, and :meth:`SlackConnector.find_alert` reads the channel's recent history for it.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from marshmallow import fields
+
+from connectors.base import RECONCILE_SKEW, Capability, Connector, SettingsSchema, as_utc
+from connectors.errors import ConnectorError
+from connectors.payloads import EffectResult, MilestoneAlert, Money
+
+EVENT_TYPE = "customer_milestone"
+# Errors worth trying again; every other ``error`` (invalid_auth, channel_not_found,
+# not_in_channel, account_inactive, invalid_blocks…) fails the same way next time.
+# https://docs.slack.dev/reference/methods/chat.postMessage (Errors)
+TRANSIENT_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "rate_limited",
+        "message_limit_exceeded",
+        "internal_error",
+        "fatal_error",
+        "request_timeout",
+        "service_unavailable",
+        "team_added_to_org",
+    }
+)
+HISTORY_PAGES = 10
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+SYMBOLS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "EUR": "€", "GBP": "£", "JPY": "¥", "INR": "₹"}
+# PRD-114 §5.1, in its order, with its emoji.
+DEFAULT_IDEAS = (
+    "Send congratulations email",
+    "Social media shoutout (with permission)",
+    "Consider milestone gift",
+    "Invite to case study participation",
+)
+IDEA_EMOJI = (
+    (("email", "e-mail"), ":email:"),
+    (("social", "shoutout", "linkedin", "twitter"), ":bird:"),
+    (("gift", "swag"), ":gift:"),
+    (("case study", "testimonial", "review"), ":memo:"),
+)
+BUTTONS = (
+    ("Send Celebration Email", "send_celebration_email", None),
+    ("Request Social Permission", "request_social_permission", None),
+    ("Mark Celebrated", "mark_celebrated", "primary"),
+)
+
+
+class SlackSettings(SettingsSchema):
+    bot_token = fields.String(
+        required=True,
+        metadata={"label": "Bot token", "help": "xoxb-…; needs chat:write and channels:history.", "secret": True},
+    )
+    signing_secret = fields.String(
+        required=True,
+        metadata={"label": "Signing secret", "help": "Verifies button clicks (X-Slack-Signature).", "secret": True},
+    )
+    channel = fields.String(
+        required=True,
+        metadata={"label": "CSM channel ID", "help": "e.g. C0123456789; invite the bot to it."},
+    )
+
+
+def mrkdwn(text: str) -> str:
+    """Escape the three characters Slack's mrkdwn treats as control characters."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def day(value: date) -> str:
+    return f"{MONTHS[value.month - 1]} {value.day}, {value.year}"  # Jan 29, 2026, whatever the locale
+
+
+def month(value: date) -> str:
+    return f"{MONTHS[value.month - 1]} {value.year}"
+
+
+def money(value: Money) -> str:
+    """$65,000 — cents only when there are some."""
+    places = 0 if value.amount == value.amount.to_integral_value() else 2
+    number = f"{value.amount:,.{places}f}"
+    symbol = SYMBOLS.get(value.currency)
+    return f"{symbol}{number}" if symbol else f"{number} {value.currency}"
+
+
+def health_label(score: int) -> str:
+    if score >= 80:
+        return "Excellent"
+    if score >= 60:
+        return "Good"
+    if score >= 40:
+        return "Fair"
+    return "At risk"
+
+
+def idea_line(number: int, idea: str) -> str:
+    if idea.startswith(":"):  # already has its emoji
+        return f"{number}. {mrkdwn(idea)}"
+    lowered = idea.lower()
+    emoji = next((e for words, e in IDEA_EMOJI if any(w in lowered for w in words)), ":sparkles:")
+    return f"{number}. {emoji} {mrkdwn(idea)}"
+
+
+def section(text: str) -> dict[str, Any]:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+def alert_blocks(alert: MilestoneAlert) -> list[dict[str, Any]]:
+    """PRD-114 §5.1 as Block Kit. Pure, so the demo can print what would be posted."""
+    details = [f"- Milestone: {mrkdwn(alert.detail)}", f"- Achieved: {day(alert.achieved_on)}"]
+    if alert.time_to_milestone:
+        details.append(f"- Time to milestone: {mrkdwn(alert.time_to_milestone)}")
+    context = []
+    if alert.customer_since is not None:
+        context.append(f"- Customer since: {month(alert.customer_since)}")
+    if alert.arr is not None:
+        context.append(f"- Current ARR: {money(alert.arr)}")
+    if alert.health_score is not None:
+        context.append(f"- Health Score: {alert.health_score} ({health_label(alert.health_score)})")
+    ideas = alert.celebration_ideas or DEFAULT_IDEAS
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": f":trophy: Customer Milestone: {alert.customer_name}"[:150], "emoji": True},
+        },
+        section(f"*Milestone Achieved:* {mrkdwn(alert.headline)}"),
+        section("*Details:*\n" + "\n".join(details)),
+    ]
+    if context:
+        blocks.append(section("*Customer Context:*\n" + "\n".join(context)))
+    blocks.append(section("*Celebration Ideas:*\n" + "\n".join(idea_line(n, i) for n, i in enumerate(ideas, 1))))
+    buttons = []
+    for label, action_id, style in BUTTONS:
+        button: dict[str, Any] = {
+            "type": "button",
+            "text": {"type": "plain_text", "text": label, "emoji": True},
+            "action_id": action_id,
+            "value": alert.milestone_id,
+        }
+        if style:
+            button["style"] = style
+        buttons.append(button)
+    blocks.append({"type": "actions", "block_id": "milestone_actions", "elements": buttons})
+    return blocks
+
+
+def alert_text(alert: MilestoneAlert) -> str:
+    """The notification and screen-reader fallback for the blocks."""
+    return f":trophy: Customer Milestone: {mrkdwn(alert.customer_name)} — {mrkdwn(alert.headline)}"
+
+
+class SlackConnector(Connector):
+    platform: ClassVar[str] = "slack"
+    kind: ClassVar[str] = "chat"
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.CHECK_CONNECTION, Capability.POST_ALERT})
+    settings_schema: ClassVar[type[SettingsSchema]] = SlackSettings
+    default_base_url: ClassVar[str] = "https://slack.com/api"
+
+    def check_connection(self) -> None:
+        # https://docs.slack.dev/reference/methods/auth.test
+        self.call("POST", "auth.test")
+
+    def post_alert(self, alert: MilestoneAlert) -> EffectResult:
+        # https://docs.slack.dev/reference/methods/chat.postMessage
+        # https://docs.slack.dev/messaging/message-metadata
+        posted = self.call(
+            "POST",
+            "chat.postMessage",
+            json={
+                "channel": alert.channel or self.setting("channel"),
+                "text": alert_text(alert),
+                "blocks": alert_blocks(alert),
+                "metadata": {
+                    "event_type": EVENT_TYPE,
+                    "event_payload": {"milestone_id": alert.milestone_id, "idempotency_key": alert.idempotency_key},
+                },
+                "unfurl_links": False,
+                "unfurl_media": False,
+            },
+        )
+        channel, ts = posted["channel"], posted["ts"]
+        return EffectResult(external_id=f"{channel}:{ts}", detail={"channel": channel, "ts": ts})
+
+    def find_alert(self, alert: MilestoneAlert, since: datetime) -> EffectResult | None:
+        """The message an earlier attempt posted for this alert since ``since``, or None."""
+        channel = alert.channel or self.setting("channel")
+        oldest = as_utc(since) - RECONCILE_SKEW
+        params: dict[str, Any] = {
+            "channel": channel,
+            "oldest": f"{oldest.timestamp():.6f}",
+            "include_all_metadata": "true",
+            "limit": 200,
+        }
+        # https://docs.slack.dev/reference/methods/conversations.history
+        for _ in range(HISTORY_PAGES):
+            page = self.call("GET", "conversations.history", params=params)
+            for message in page.get("messages", []):
+                metadata = message.get("metadata") or {}
+                payload = metadata.get("event_payload") or {}
+                if metadata.get("event_type") == EVENT_TYPE and payload.get("idempotency_key") == alert.idempotency_key:
+                    return EffectResult(
+                        external_id=f"{channel}:{message['ts']}",
+                        detail={"channel": channel, "ts": message["ts"], "reconciled": True},
+                    )
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if not page.get("has_more") or not cursor:
+                return None
+            params["cursor"] = cursor
+        return None
+
+    def call(self, http_method: str, api_method: str, **kwargs: Any) -> dict[str, Any]:
+        """One Web API call; ``ok: false`` becomes a ConnectorError, transient or permanent."""
+        headers = {"Authorization": f"Bearer {self.setting('bot_token')}"}
+        if "json" in kwargs:
+            headers["Content-Type"] = "application/json; charset=utf-8"
+        answer = self.http.json(http_method, f"{self.base_url}/{api_method}", headers=headers, **kwargs)
+        if not isinstance(answer, dict):
+            raise ConnectorError(f"slack: unexpected answer from {api_method}")
+        if answer.get("ok"):
+            return answer
+        error = str(answer.get("error") or "unknown_error")
+        hints = "; ".join((answer.get("response_metadata") or {}).get("messages") or [])
+        message = f"slack {api_method}: {error}" + (f" ({hints})" if hints else "")
+        raise ConnectorError(message, permanent=error not in TRANSIENT_ERRORS)

@@ -1,0 +1,1 @@
+"""``milestones demo``: a realistic sample store replayed through the real webhook endpoint."""

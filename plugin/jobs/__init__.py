@@ -1,0 +1,1 @@
+"""Background work: draining the inbox, running effects, sweeping what was left behind."""

@@ -1,0 +1,171 @@
+"""The effect runner: perform due outbox rows through their connectors.
+
+Each effect is marked ``in_flight`` (committed) *before* the platform is called. If the worker
+dies between the call and recording its outcome, the row stays in flight; when it is found
+later (stale), the connector is asked whether the thing already exists (``find_*``) before
+anything is sent again — Shopify has no idempotency key for store credit, so this check is
+what keeps a credit from being applied twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, or_, select, update
+
+from connectors.errors import ConnectorError
+from connectors.http import HttpClient
+from connectors.payloads import EffectResult, MilestoneAlert, StoreCredit, TimelineNote, from_json
+from connectors.registry import connector_class
+from plugin import connections
+from plugin.db import utcnow
+from plugin.models import Connection, Effect
+from plugin.models import effect as status
+from plugin.services import Services, current
+
+log = logging.getLogger(__name__)
+
+LANE = "effects"
+EFFECTS = cast(Table, Effect.__table__)
+STALE_IN_FLIGHT = timedelta(minutes=2)
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 6 * 3600
+
+# effect kind -> (payload class, connector method, reconcile method)
+DISPATCH: dict[str, tuple[type, str, str]] = {
+    "crm_note": (TimelineNote, "add_timeline_note", "find_timeline_note"),
+    "slack_alert": (MilestoneAlert, "post_alert", "find_alert"),
+    "store_credit": (StoreCredit, "apply_store_credit", "find_store_credit"),
+}
+
+
+@dataclass(frozen=True)
+class _Claim:
+    id: int
+    kind: str
+    connection_id: uuid.UUID | None
+    request: dict[str, Any]
+    attempts: int
+    marked_at: datetime
+    recovering_since: datetime | None  # set when a crashed attempt may have gone through
+
+
+def run_effects(lane: str = LANE, batch_size: int | None = None) -> int:
+    services = current()
+    services.queue.clear_nudge(lane)
+    size = batch_size or services.settings.effect_batch_size
+    http = HttpClient()
+    done = 0
+    while claimed := _claim(services, size):
+        for claim in claimed:
+            _run_one(services, http, claim)
+            done += 1
+    return done
+
+
+def _claim(services: Services, size: int) -> list[_Claim]:
+    now = utcnow()
+    table = EFFECTS
+    with services.sessions() as session:
+        rows = session.execute(
+            select(table.c.id, table.c.kind, table.c.connection_id, table.c.payload, table.c.attempts,
+                   table.c.status, table.c.in_flight_at)
+            .where(
+                or_(
+                    (table.c.status == status.PENDING) & (table.c.next_attempt_at <= now),
+                    (table.c.status == status.IN_FLIGHT) & (table.c.in_flight_at < now - STALE_IN_FLIGHT),
+                )
+            )
+            .order_by(table.c.next_attempt_at, table.c.id)
+            .limit(size)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not rows:
+            return []
+        session.execute(
+            update(table)
+            .where(table.c.id.in_([r.id for r in rows]))
+            .values(status=status.IN_FLIGHT, in_flight_at=now, attempts=table.c.attempts + 1, updated_at=now)
+        )
+        session.commit()
+    return [
+        _Claim(
+            id=r.id,
+            kind=r.kind,
+            connection_id=r.connection_id,
+            request=(r.payload or {}).get("request") or {},
+            attempts=r.attempts + 1,
+            marked_at=now,
+            recovering_since=r.in_flight_at if r.status == status.IN_FLIGHT else None,
+        )
+        for r in rows
+    ]
+
+
+def _run_one(services: Services, http: HttpClient, claim: _Claim) -> None:
+    try:
+        result = _perform(services, http, claim)
+    except ConnectorError as exc:
+        _record_failure(services, claim, exc)
+        return
+    except Exception as exc:  # a bug must not leave the row in flight forever
+        log.exception("effect %s crashed", claim.id)
+        _record_failure(services, claim, ConnectorError(f"{type(exc).__name__}: {exc}", permanent=True))
+        return
+    _finish(services, claim, status=status.SUCCEEDED, external_id=result.external_id, last_error=None,
+            completed_at=utcnow())
+
+
+def _perform(services: Services, http: HttpClient, claim: _Claim) -> EffectResult:
+    if claim.kind not in DISPATCH:
+        raise ConnectorError(f"no runner for effect kind {claim.kind!r}", permanent=True)
+    if claim.connection_id is None:
+        raise ConnectorError("effect has no connection", permanent=True)
+    with services.sessions() as session:
+        row = session.get(Connection, claim.connection_id)
+        if row is None or row.status != "active":
+            raise ConnectorError("the connection was removed or uninstalled", permanent=True)
+        view = connections.view_of(row, services.secrets)
+    connector = connector_class(view.platform)(view.settings, http=http)
+    payload_class, method, reconcile = DISPATCH[claim.kind]
+    payload: Any = from_json(payload_class, claim.request)
+    if claim.recovering_since is not None:
+        existing = getattr(connector, reconcile)(payload, claim.recovering_since)
+        if existing is not None:
+            log.info("effect %s had gone through before a crash; not sending it again", claim.id)
+            return existing
+    return getattr(connector, method)(payload)
+
+
+def backoff(attempts: int) -> float:
+    delay = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** max(0, attempts - 1))
+    return delay * random.uniform(0.8, 1.2)
+
+
+def _record_failure(services: Services, claim: _Claim, exc: ConnectorError) -> None:
+    out_of_attempts = claim.attempts >= services.settings.effect_max_attempts
+    if exc.permanent or out_of_attempts:
+        reason = exc.message if exc.permanent else f"gave up after {claim.attempts} attempts: {exc.message}"
+        _finish(services, claim, status=status.DEAD, last_error=reason[:2000])
+        return
+    delay = max(backoff(claim.attempts), exc.retry_after or 0.0)
+    when = utcnow() + timedelta(seconds=delay)
+    _finish(services, claim, status=status.PENDING, last_error=exc.message[:2000], next_attempt_at=when)
+    services.queue.enqueue_at(when, run_effects, LANE)
+
+
+def _finish(services: Services, claim: _Claim, **values: Any) -> None:
+    """Record the outcome, only if the row is still ours (nobody reclaimed it as stale)."""
+    table = EFFECTS
+    with services.sessions() as session:
+        session.execute(
+            update(table)
+            .where(table.c.id == claim.id, table.c.status == status.IN_FLIGHT, table.c.in_flight_at == claim.marked_at)
+            .values(updated_at=utcnow(), **values)
+        )
+        session.commit()

@@ -1,0 +1,1 @@
+"""Milestone definitions, awarding, and planning how each award is celebrated."""

@@ -1,0 +1,80 @@
+"""Recording crossings as milestones, exactly once, with their effects in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from plugin.db import upsert_statement, utcnow
+from plugin.milestones.definitions import ActiveDefinition
+from plugin.milestones.planning import plan_effects
+from plugin.models import CustomerMilestone
+
+ACTIVE = "active"
+HISTORICAL = "historical"
+PENDING_REVIEW = "pending_review"
+
+
+@dataclass(frozen=True)
+class Crossing:
+    workspace_id: uuid.UUID
+    customer_id: uuid.UUID
+    definition: ActiveDefinition
+    occurrence: int
+    value: str
+    achieved_at: datetime
+    customer_since: datetime | None
+    metrics: dict[str, str]
+    source: str
+    historical: bool = False
+
+
+def award(session: Session, crossings: list[Crossing]) -> list[uuid.UUID]:
+    """Insert one milestone per new crossing (the unique key drops repeats) and plan its effects.
+
+    Returns the ids of the milestones that were new.
+    """
+    if not crossings:
+        return []
+    now = utcnow()
+    rows: list[dict[str, Any]] = []
+    for crossing in crossings:
+        definition = crossing.definition
+        status = HISTORICAL if crossing.historical else (PENDING_REVIEW if definition.requires_review else ACTIVE)
+        rows.append(
+            {
+                "id": uuid.uuid4(),
+                "workspace_id": crossing.workspace_id,
+                "customer_id": crossing.customer_id,
+                "definition_id": definition.id,
+                "occurrence": crossing.occurrence,
+                "milestone_type": definition.type,
+                "milestone_name": definition.name,
+                "milestone_value": crossing.value,
+                "achieved_at": crossing.achieved_at,
+                "time_to_milestone": (
+                    max(crossing.achieved_at - crossing.customer_since, timedelta(0))
+                    if crossing.customer_since
+                    else None
+                ),
+                "status": status,
+                "celebrated": False,
+                "context": {"metrics": crossing.metrics, "source": crossing.source},
+                "created_at": now,
+            }
+        )
+    statement = (
+        upsert_statement(session, CustomerMilestone.__table__)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["customer_id", "definition_id", "occurrence"])
+        .returning(CustomerMilestone.__table__.c.id)
+    )
+    new_ids = set(session.execute(statement).scalars().all())
+    by_id = {row["id"]: (row, crossing) for row, crossing in zip(rows, crossings, strict=True)}
+    fresh = [by_id[i] for i in new_ids]
+    plan_effects(session, [(row, crossing) for row, crossing in fresh if row["status"] != HISTORICAL])
+    return sorted(new_ids, key=str)

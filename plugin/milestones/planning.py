@@ -1,0 +1,226 @@
+"""Turning a definition's recognition into effect rows (the outbox), in the award's transaction.
+
+Each recognition action names a kind; the kind needs a connector capability; the workspace's
+connections that have it are the candidates. An action no connected platform can perform is
+recorded as ``no_connection`` — visible in the admin, never silently dropped. A task for a
+person (gift, call) is an ``open_task``. Rewards of a milestone that needs review are ``held``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from connectors.base import Capability
+from connectors.payloads import MilestoneAlert, Money, StoreCredit, TimelineNote, to_json
+from connectors.registry import CONNECTORS
+from plugin.db import upsert_statement, utcnow
+from plugin.milestones import wording
+from plugin.models import Connection, Customer, CustomerIdentity, Effect, Workspace
+from plugin.models import effect as status
+
+if TYPE_CHECKING:
+    from plugin.milestones.award import Crossing
+
+
+@dataclass(frozen=True)
+class Kind:
+    capability: Capability | None
+    is_reward: bool  # held while the milestone waits for review
+
+
+KINDS: dict[str, Kind] = {
+    "crm_note": Kind(Capability.ADD_TIMELINE_NOTE, False),
+    "slack_alert": Kind(Capability.POST_ALERT, False),
+    "store_credit": Kind(Capability.APPLY_STORE_CREDIT, True),
+    "email": Kind(Capability.SEND_EMAIL, True),
+    "customer_tag": Kind(Capability.ADD_CUSTOMER_TAG, True),
+    "discount_code": Kind(Capability.CREATE_DISCOUNT_CODE, True),
+    "task": Kind(None, True),
+}
+
+PRD_CELEBRATION_IDEAS = (
+    "Send congratulations email",
+    "Social media shoutout (with permission)",
+    "Consider milestone gift",
+    "Invite to case study participation",
+)
+
+
+class _Context:
+    """Everything the payload builders need, loaded once for all the milestones of a batch."""
+
+    def __init__(self, session: Session, awarded: list[tuple[dict[str, Any], Crossing]]) -> None:
+        workspace_ids = {c.workspace_id for _, c in awarded}
+        customer_ids = {c.customer_id for _, c in awarded}
+        self.workspaces = {
+            w.id: w for w in session.execute(select(Workspace).where(Workspace.id.in_(workspace_ids))).scalars()
+        }
+        self.connections: dict[uuid.UUID, list[Connection]] = defaultdict(list)
+        for connection in session.execute(
+            select(Connection)
+            .where(Connection.workspace_id.in_(workspace_ids), Connection.status == "active")
+            .order_by(Connection.created_at)
+        ).scalars():
+            self.connections[connection.workspace_id].append(connection)
+        self.customers = {
+            c.id: c for c in session.execute(select(Customer).where(Customer.id.in_(customer_ids))).scalars()
+        }
+        self.identities: dict[uuid.UUID, dict[uuid.UUID, str]] = defaultdict(dict)
+        for identity in session.execute(
+            select(CustomerIdentity).where(CustomerIdentity.customer_id.in_(customer_ids))
+        ).scalars():
+            self.identities[identity.customer_id][identity.connection_id] = identity.external_id
+
+    def capable(self, workspace_id: uuid.UUID, capability: Capability) -> list[Connection]:
+        return [
+            c
+            for c in self.connections[workspace_id]
+            if c.platform in CONNECTORS and capability in CONNECTORS[c.platform].capabilities
+        ]
+
+
+def plan_effects(session: Session, awarded: list[tuple[dict[str, Any], Crossing]]) -> None:
+    if not awarded:
+        return
+    context = _Context(session, awarded)
+    rows: list[dict[str, Any]] = []
+    for milestone, crossing in awarded:
+        for index, action in enumerate(crossing.definition.recognition):
+            rows.append(_plan_one(context, milestone, crossing, index, action))
+    if rows:
+        session.execute(
+            upsert_statement(session, Effect.__table__)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+
+
+def _plan_one(
+    context: _Context, milestone: dict[str, Any], crossing: Crossing, index: int, action: dict[str, Any]
+) -> dict[str, Any]:
+    now = utcnow()
+    kind_name = str(action.get("kind"))
+    row: dict[str, Any] = {
+        "workspace_id": crossing.workspace_id,
+        "milestone_id": milestone["id"],
+        "kind": kind_name,
+        "connection_id": None,
+        "idempotency_key": f"{milestone['id']}:{index}:{kind_name}",
+        "payload": {"action": action},
+        "status": status.PENDING,
+        "last_error": None,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+    kind = KINDS.get(kind_name)
+    if kind is None:
+        return {**row, "status": status.DEAD, "last_error": f"unknown recognition kind {kind_name!r}"}
+    held = kind.is_reward and milestone["status"] == "pending_review"
+    if kind.capability is None:
+        title = str(action.get("title") or crossing.definition.name)
+        return {**row, "status": status.OPEN_TASK, "payload": {"action": action, "title": title}}
+    candidates = context.capable(crossing.workspace_id, kind.capability)
+    if kind_name == "store_credit":
+        # Credit goes to the store the customer shops at: a connection they have an id on.
+        known = context.identities[crossing.customer_id]
+        candidates = [c for c in candidates if c.id in known]
+    if not candidates:
+        return {
+            **row,
+            "status": status.NO_CONNECTION,
+            "last_error": f"no connected platform can {kind.capability.value} for this customer",
+        }
+    connection = candidates[0]
+    try:
+        payload = _payload(context, milestone, crossing, action, kind_name, connection)
+    except ValueError as exc:
+        return {**row, "connection_id": connection.id, "status": status.DEAD, "last_error": str(exc)}
+    return {
+        **row,
+        "connection_id": connection.id,
+        "payload": {"action": action, "request": payload},
+        "status": status.HELD if held else status.PENDING,
+    }
+
+
+def _payload(
+    context: _Context,
+    milestone: dict[str, Any],
+    crossing: Crossing,
+    action: dict[str, Any],
+    kind: str,
+    connection: Connection,
+) -> dict[str, Any]:
+    customer = context.customers[crossing.customer_id]
+    workspace = context.workspaces[crossing.workspace_id]
+    key = milestone["id"]
+    definition = crossing.definition
+    metric = next(iter(sorted(definition.metrics)), None)
+    detail = (
+        f"{crossing.value} as a customer"
+        if definition.uses_tenure and not definition.metrics
+        else wording.detail_line(metric, crossing.value, workspace.currency)
+    )
+    if kind == "crm_note":
+        if not customer.email:
+            raise ValueError("the customer has no email to find their CRM record by")
+        achieved = crossing.achieved_at.date().isoformat()
+        body = f"<p>🏆 <strong>{_escape(definition.name)}</strong> — {achieved}</p><p>{_escape(detail)}</p>"
+        note = TimelineNote(
+            idempotency_key=str(key),
+            customer_email=customer.email,
+            customer_first_name=customer.first_name,
+            customer_last_name=customer.last_name,
+            body_html=body,
+            occurred_at=crossing.achieved_at,
+        )
+        return to_json(note)
+    if kind == "slack_alert":
+        time_to: timedelta | None = milestone.get("time_to_milestone")
+        alert = MilestoneAlert(
+            idempotency_key=str(key),
+            milestone_id=str(key),
+            customer_name=customer.display_name,
+            customer_email=customer.email,
+            milestone_name=definition.name,
+            headline=f"{definition.name}!",
+            detail=detail,
+            achieved_on=crossing.achieved_at.date(),
+            time_to_milestone=wording.human_duration(time_to),
+            customer_since=customer.customer_since.date() if customer.customer_since else None,
+            arr=Money(customer.arr, workspace.currency) if customer.arr is not None else None,
+            health_score=customer.health_score,
+            celebration_ideas=tuple(action.get("ideas") or PRD_CELEBRATION_IDEAS),
+            channel=action.get("channel"),
+        )
+        return to_json(alert)
+    if kind == "store_credit":
+        try:
+            amount = Decimal(str(action["amount"]))
+        except (KeyError, InvalidOperation) as exc:
+            raise ValueError(f"store credit needs a decimal 'amount', got {action.get('amount')!r}") from exc
+        expires_days = action.get("expires_in_days")
+        credit = StoreCredit(
+            idempotency_key=str(key),
+            customer_external_id=context.identities[crossing.customer_id][connection.id],
+            amount=Money(amount, str(action.get("currency") or workspace.currency)),
+            reason=f"{definition.name} ({crossing.value})",
+            expires_at=crossing.achieved_at + timedelta(days=int(expires_days)) if expires_days else None,
+            notify=bool(action.get("notify", True)),
+        )
+        return to_json(credit)
+    return {"customer_id": str(customer.id), "milestone": definition.name, "value": crossing.value}
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

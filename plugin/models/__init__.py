@@ -1,0 +1,22 @@
+"""Every table, importable from one place (Alembic's env imports this for the metadata)."""
+
+from plugin.models.base import Base
+from plugin.models.customer import Customer, CustomerIdentity, CustomerMetric, Order
+from plugin.models.delivery import InboxDelivery
+from plugin.models.effect import Effect
+from plugin.models.milestone import CustomerMilestone, MilestoneDefinition
+from plugin.models.workspace import Connection, Workspace
+
+__all__ = [
+    "Base",
+    "Connection",
+    "Customer",
+    "CustomerIdentity",
+    "CustomerMetric",
+    "CustomerMilestone",
+    "Effect",
+    "InboxDelivery",
+    "MilestoneDefinition",
+    "Order",
+    "Workspace",
+]

@@ -1,0 +1,1 @@
+"""From inbox rows to counters and milestones, one transaction per batch."""

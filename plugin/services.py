@@ -1,0 +1,60 @@
+"""The process's long-lived resources, built once by :func:`plugin.app.create_app`.
+
+Job functions run in RQ workers and take ids, not objects; they reach the database and the
+queue through :func:`current`. Nothing here is created at import time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis import Redis
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from plugin.config import Settings
+from plugin.db import make_engine, make_session_factory
+from plugin.jobs.queue import JobQueue
+from plugin.secrets import SecretBox
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    queue: JobQueue
+    secrets: SecretBox
+    redis: Redis | None
+
+    @classmethod
+    def create(cls, settings: Settings) -> Services:
+        engine = make_engine(settings.database_url)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            queue=JobQueue(redis, settings.queue_name),
+            secrets=SecretBox.from_key(settings.encryption_key, fallback_seed=settings.secret_key),
+            redis=redis,
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.redis is not None:
+            self.redis.close()
+
+
+_current: Services | None = None
+
+
+def activate(services: Services) -> None:
+    global _current
+    _current = services
+
+
+def current() -> Services:
+    if _current is None:
+        raise RuntimeError("no services: call plugin.create_app() in this process first")
+    return _current

@@ -1,0 +1,1 @@
+"""HTTP: inbound webhooks, health, and the admin API."""

@@ -1,0 +1,12 @@
+"""Every inbound source, by platform name."""
+
+from __future__ import annotations
+
+from webhooks.base import WebhookSource
+from webhooks.shopify import ShopifySource
+
+SOURCES: dict[str, WebhookSource] = {source.platform: source for source in (ShopifySource(),)}
+
+
+def source_for(platform: str) -> WebhookSource | None:
+    return SOURCES.get(platform)
