@@ -138,3 +138,35 @@ def signed_delivery(
         "X-Shopify-Triggered-At": _iso(datetime.now(UTC)),
     }
     return body, headers
+
+
+def refund_payload(order: SampleOrder, refund_id: int, amount: Decimal, created_at: datetime) -> dict[str, Any]:
+    """A ``refunds/create`` body: the Refund resource, its money in a successful refund transaction.
+
+    https://shopify.dev/docs/api/admin-rest/latest/resources/refund (the webhook sends this object)
+    """
+    money = f"{amount:.2f}"
+    return {
+        "id": refund_id,
+        "admin_graphql_api_id": f"gid://shopify/Refund/{refund_id}",
+        "order_id": order.id,
+        "created_at": _iso(created_at),
+        "processed_at": _iso(created_at),
+        "note": None,
+        "restock": False,
+        "user_id": None,
+        "refund_line_items": [],
+        "order_adjustments": [],
+        "transactions": [
+            {
+                "id": refund_id * 10,
+                "order_id": order.id,
+                "kind": "refund",
+                "gateway": "shopify_payments",
+                "status": "success",
+                "amount": money,
+                "currency": order.currency,
+                "created_at": _iso(created_at),
+            }
+        ],
+    }

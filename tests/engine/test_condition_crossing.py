@@ -255,34 +255,38 @@ def test_all_crosses_when_one_update_jumps_a_child_past_its_threshold():
 
 
 # -- batching never changes what is awarded ------------------------------------------------------
+# Histories start with nothing and end at a = b = 100 with the flag on; every generated condition
+# is false at the start and true at the end, so something must be awarded along the way.
 
-_amounts = st.builds(lambda cents: Decimal(cents).scaleb(-2), st.integers(0, 5_000))
-_thresholds = st.builds(lambda cents: Decimal(cents).scaleb(-2), st.integers(-1_000, 20_000))
-_every = st.none() | st.builds(lambda cents: Decimal(cents).scaleb(-2), st.integers(100, 5_000))
+_cents = st.integers(1, 9_000).map(lambda cents: Decimal(cents).scaleb(-2))  # 0.01 … 90.00
+_every = st.none() | st.integers(100, 5_000).map(lambda cents: Decimal(cents).scaleb(-2))
 _threshold_leaves = st.builds(
-    MetricCondition, st.sampled_from(["a", "b"]), st.sampled_from(["gte", "gt"]), _thresholds
+    MetricCondition, st.sampled_from(["a", "b"]), st.sampled_from(["gte", "gt"]), _cents
 )
 _flag_leaves = st.builds(MetricCondition, st.just("flag"), st.just("eq"), st.just(True))
 _children = st.lists(_threshold_leaves | _flag_leaves, min_size=1, max_size=3).map(tuple)
 _monotone_conditions: st.SearchStrategy[Condition] = st.one_of(
-    st.builds(
-        MetricCondition, st.sampled_from(["a", "b"]), st.sampled_from(["gte", "gt"]), _thresholds, _every
-    ),
+    st.builds(MetricCondition, st.sampled_from(["a", "b"]), st.sampled_from(["gte", "gt"]), _cents, _every),
     _flag_leaves,
     st.builds(AllOf, _children),
     st.builds(AnyOf, _children),
 )
+_levels = st.lists(st.integers(0, 10_000).map(lambda cents: Decimal(cents).scaleb(-2)), max_size=6)
 
 
 @st.composite
 def _monotone_histories(draw: st.DrawFn) -> list[Facts]:
     """Facts over time where metrics a and b never decrease and the flag never turns off."""
-    steps = draw(st.lists(st.tuples(_amounts, _amounts, st.booleans()), min_size=2, max_size=8))
-    history, a, b, flag = [], Decimal(0), Decimal(0), False
-    for step_a, step_b, turn_on in steps:
-        a, b, flag = a + step_a, b + step_b, flag or turn_on
-        history.append(Facts({"a": a, "b": b, "flag": flag}, None, TODAY))
-    return history
+    a_levels = [Decimal(0), *sorted(draw(_levels)), Decimal(100)]
+    b_levels = [Decimal(0), *sorted(draw(_levels)), Decimal(100)]
+    size = max(len(a_levels), len(b_levels))
+    a_levels += [a_levels[-1]] * (size - len(a_levels))
+    b_levels += [b_levels[-1]] * (size - len(b_levels))
+    switch_on = draw(st.integers(1, size - 1))
+    return [
+        Facts({"a": a, "b": b, "flag": index >= switch_on}, None, TODAY)
+        for index, (a, b) in enumerate(zip(a_levels, b_levels, strict=True))
+    ]
 
 
 @settings(database=None, max_examples=300)
@@ -294,5 +298,6 @@ def test_batching_updates_never_changes_what_is_awarded(condition, history):
         for occurrence in crossed(condition, before, after)
     ]
 
+    assert one_by_one
     assert one_by_one == crossed(condition, history[0], history[-1])
     assert len({occurrence.number for occurrence in one_by_one}) == len(one_by_one)
