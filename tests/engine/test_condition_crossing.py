@@ -57,6 +57,7 @@ def test_a_customer_already_past_the_threshold_crosses_nothing():
     assert holds(TENTH_ORDER, orders(12))
     assert crossed(TENTH_ORDER, orders(12), orders(13)) == []
     assert crossed(TENTH_ORDER, orders(10), orders(10)) == []
+    assert crossed(TENTH_ORDER, orders(9), orders(13)) == [Occurrence(1, "10")]  # unlike a first crossing
 
 
 def test_decreasing_values_cross_nothing():
