@@ -128,13 +128,16 @@ def generate(n: int, *, secret: str, seed: int = 7, dup_fraction: float = 0.10, 
         )
         for i in range(n_customers)
     ]
-    weights = [1.0 / (k + 20) for k in range(n_customers)]
+    cumulative, acc = [], 0.0
+    for k in range(n_customers):
+        acc += 1.0 / (k + 20)  # Zipf-like: a few customers with 100+ orders, a long tail with 1-5
+        cumulative.append(acc)
 
     timed: list[tuple[datetime, int, Delivery]] = []
     order_id = 5_000_000_000
     seq = 0
     while len(timed) < unique_target:
-        customer = rng.choices(customers, weights)[0]
+        customer = rng.choices(customers, cum_weights=cumulative)[0]
         order_id += 1
         placed = start + timedelta(seconds=rng.uniform(0, (end - start).total_seconds()))
         items = []

@@ -16,7 +16,15 @@ from marshmallow import Schema, fields
 
 from connectors.errors import ConnectorError
 from connectors.http import HttpClient
-from connectors.payloads import EffectResult, MilestoneAlert, StoreCredit, TimelineNote
+from connectors.payloads import (
+    CustomerTag,
+    DiscountCode,
+    EffectResult,
+    EmailMessage,
+    MilestoneAlert,
+    StoreCredit,
+    TimelineNote,
+)
 
 # How far before ``since`` a reconcile (``find_*``) still looks: our clock and the platform's
 # disagree by a little, and the attempt was marked in flight just before the call went out.
@@ -105,6 +113,26 @@ class Connector:
     def find_alert(self, alert: MilestoneAlert, since: datetime) -> EffectResult | None:
         """After a crash mid-call: the alert we may already have posted, or None."""
         raise self._unsupported(Capability.POST_ALERT)
+
+    def add_customer_tag(self, tag: CustomerTag) -> EffectResult:
+        """Idempotent on every platform we support: a retry after a crash simply re-adds."""
+        raise self._unsupported(Capability.ADD_CUSTOMER_TAG)
+
+    def create_discount_code(self, discount: DiscountCode) -> EffectResult:
+        raise self._unsupported(Capability.CREATE_DISCOUNT_CODE)
+
+    def find_discount_code(self, discount: DiscountCode, since: datetime) -> EffectResult | None:
+        """After a crash mid-call: the code we may already have created, or None."""
+        raise self._unsupported(Capability.CREATE_DISCOUNT_CODE)
+
+    def send_email(self, message: EmailMessage) -> EffectResult:
+        raise self._unsupported(Capability.SEND_EMAIL)
+
+    def find_email(self, message: EmailMessage, since: datetime) -> EffectResult | None:
+        """After a crash mid-call: the send we may already have made, or None when the
+        platform cannot tell (then the email is sent again: a duplicate thank-you is the
+        lesser harm than none)."""
+        raise self._unsupported(Capability.SEND_EMAIL)
 
     def _unsupported(self, capability: Capability) -> ConnectorError:
         return ConnectorError(f"{self.platform} cannot {capability.value}", permanent=True)

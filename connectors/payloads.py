@@ -50,12 +50,61 @@ class TimelineNote:
 
 @dataclass(frozen=True)
 class StoreCredit:
+    """Credit on the shopper's account. Stores without native credit (WooCommerce) issue a
+    single-use coupon restricted to ``customer_email`` and return its code in the result."""
+
     idempotency_key: str
     customer_external_id: str
     amount: Money
     reason: str
     expires_at: datetime | None = None
     notify: bool = True
+    customer_email: str | None = None
+
+
+@dataclass(frozen=True)
+class CustomerTag:
+    """Tags on the shopper (RHF's "VIP upgrade", "loyalty tier up")."""
+
+    idempotency_key: str
+    customer_external_id: str
+    customer_email: str | None
+    tags: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class DiscountCode:
+    """A unique code for one customer: ``percentage`` off or a fixed ``amount``, valid until
+    ``ends_at`` (RHF's anniversary "20% off: YEAR1, valid 7 days")."""
+
+    idempotency_key: str
+    customer_external_id: str
+    customer_email: str | None
+    code: str
+    title: str
+    starts_at: datetime
+    ends_at: datetime | None
+    percentage: Decimal | None = None
+    amount: Money | None = None
+
+
+@dataclass(frozen=True)
+class EmailMessage:
+    """A celebration email, rendered by us from the rewards actually given.
+
+    ``template`` is the template's key (``order-10-thank-you``); platforms with their own
+    templates (HubSpot single-send, Klaviyo flows) use it and ``properties``; SMTP sends
+    ``subject``/``html_body``/``text_body`` as rendered.
+    """
+
+    idempotency_key: str
+    to_email: str
+    to_name: str | None
+    template: str
+    subject: str
+    html_body: str
+    text_body: str
+    properties: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

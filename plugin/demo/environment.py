@@ -20,6 +20,7 @@ from plugin.app import create_app
 from plugin.config import from_environment
 from plugin.connections import create_connection
 from plugin.db import transaction
+from plugin.demo.pacing import relaxed_sqlite_sync
 from plugin.demo.standins import HUBSPOT, SHOPIFY, SLACK, StandInServer
 from plugin.models import Connection
 from plugin.schema import upgrade
@@ -73,6 +74,7 @@ def prepare(standins: StandInServer, database_url: str | None = None) -> DemoEnv
     token = base.admin_token or secrets.token_urlsafe(24)
     app = create_app(base.with_overrides(database_url=url, redis_url=None, admin_token=token))
     services: Services = app.extensions["milestones"]
+    relaxed_sqlite_sync(services.engine)
     shop_secret = "shpss_" + secrets.token_hex(16)
     with transaction(services.sessions) as session:
         taken = session.execute(

@@ -151,7 +151,10 @@ def replay(
     shop_domain: str,
     secret: str,
     progress: Callable[[int, int, float], None] | None = None,
+    every: Callable[[], None] | None = None,
+    every_n: int = 250,
 ) -> ReplayResult:
+    """Post every planned delivery; call ``every`` after each ``every_n`` of them (and at the end)."""
     result = ReplayResult(resent_on_purpose=sum(1 for d in planned if d.resend), out_of_order=out_of_order_count(planned))
     started = time.monotonic()
     for delivery, body, headers in deliveries(store, planned, shop_domain=shop_domain, secret=secret):
@@ -164,6 +167,8 @@ def replay(
             result.by_answer[f"http {response.status_code}"] += 1
             if len(result.errors) < 5:
                 result.errors.append(f"{delivery.topic} {response.status_code}: {response.get_data(as_text=True)[:200]}")
+        if every is not None and (result.sent % every_n == 0 or result.sent == len(planned)):
+            every()
         if progress is not None:
             progress(result.sent, len(planned), time.monotonic() - started)
     result.seconds = time.monotonic() - started

@@ -222,7 +222,9 @@ def _json(data: Any, status: int = 200) -> Response:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """No access log: the stand-ins' traffic is summarised by the report instead."""
+    """Keep-alive, and no access log: the stand-ins' traffic is summarised by the report instead."""
+
+    protocol_version = "HTTP/1.1"  # the connectors' requests.Session reuses one connection
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         pass

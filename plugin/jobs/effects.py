@@ -20,7 +20,16 @@ from sqlalchemy import Table, or_, select, update
 
 from connectors.errors import ConnectorError
 from connectors.http import HttpClient
-from connectors.payloads import EffectResult, MilestoneAlert, StoreCredit, TimelineNote, from_json
+from connectors.payloads import (
+    CustomerTag,
+    DiscountCode,
+    EffectResult,
+    EmailMessage,
+    MilestoneAlert,
+    StoreCredit,
+    TimelineNote,
+    from_json,
+)
 from connectors.registry import connector_class
 from plugin import connections
 from plugin.db import utcnow
@@ -36,11 +45,23 @@ STALE_IN_FLIGHT = timedelta(minutes=2)
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 6 * 3600
 
-# effect kind -> (payload class, connector method, reconcile method)
-DISPATCH: dict[str, tuple[type, str, str]] = {
-    "crm_note": (TimelineNote, "add_timeline_note", "find_timeline_note"),
-    "slack_alert": (MilestoneAlert, "post_alert", "find_alert"),
-    "store_credit": (StoreCredit, "apply_store_credit", "find_store_credit"),
+@dataclass(frozen=True)
+class Runner:
+    """How an effect kind runs: its payload class, the connector method that performs it, and
+    the one that finds what a crashed attempt may have done (None: performing is idempotent)."""
+
+    payload: type
+    perform: str
+    reconcile: str | None
+
+
+DISPATCH: dict[str, Runner] = {
+    "crm_note": Runner(TimelineNote, "add_timeline_note", "find_timeline_note"),
+    "slack_alert": Runner(MilestoneAlert, "post_alert", "find_alert"),
+    "store_credit": Runner(StoreCredit, "apply_store_credit", "find_store_credit"),
+    "customer_tag": Runner(CustomerTag, "add_customer_tag", None),
+    "discount_code": Runner(DiscountCode, "create_discount_code", "find_discount_code"),
+    "email": Runner(EmailMessage, "send_email", "find_email"),
 }
 
 
@@ -132,14 +153,14 @@ def _perform(services: Services, http: HttpClient, claim: _Claim) -> EffectResul
             raise ConnectorError("the connection was removed or uninstalled", permanent=True)
         view = connections.view_of(row, services.secrets)
     connector = connector_class(view.platform)(view.settings, http=http)
-    payload_class, method, reconcile = DISPATCH[claim.kind]
-    payload: Any = from_json(payload_class, claim.request)
-    if claim.recovering_since is not None:
-        existing = getattr(connector, reconcile)(payload, claim.recovering_since)
+    runner = DISPATCH[claim.kind]
+    payload: Any = from_json(runner.payload, claim.request)
+    if claim.recovering_since is not None and runner.reconcile is not None:
+        existing = getattr(connector, runner.reconcile)(payload, claim.recovering_since)
         if existing is not None:
             log.info("effect %s had gone through before a crash; not sending it again", claim.id)
             return existing
-    return getattr(connector, method)(payload)
+    return getattr(connector, runner.perform)(payload)
 
 
 def backoff(attempts: int) -> float:

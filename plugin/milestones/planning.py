@@ -19,7 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.base import Capability
-from connectors.payloads import MilestoneAlert, Money, StoreCredit, TimelineNote, to_json
+from connectors.payloads import (
+    CustomerTag,
+    DiscountCode,
+    MilestoneAlert,
+    Money,
+    StoreCredit,
+    TimelineNote,
+    to_json,
+)
 from connectors.registry import CONNECTORS
 from plugin.db import upsert_statement, utcnow
 from plugin.milestones import wording
@@ -34,15 +42,16 @@ if TYPE_CHECKING:
 class Kind:
     capability: Capability | None
     is_reward: bool  # held while the milestone waits for review
+    in_customers_store: bool = False  # must go to a store the customer has an account on
 
 
 KINDS: dict[str, Kind] = {
     "crm_note": Kind(Capability.ADD_TIMELINE_NOTE, False),
     "slack_alert": Kind(Capability.POST_ALERT, False),
-    "store_credit": Kind(Capability.APPLY_STORE_CREDIT, True),
+    "store_credit": Kind(Capability.APPLY_STORE_CREDIT, True, in_customers_store=True),
     "email": Kind(Capability.SEND_EMAIL, True),
-    "customer_tag": Kind(Capability.ADD_CUSTOMER_TAG, True),
-    "discount_code": Kind(Capability.CREATE_DISCOUNT_CODE, True),
+    "customer_tag": Kind(Capability.ADD_CUSTOMER_TAG, True, in_customers_store=True),
+    "discount_code": Kind(Capability.CREATE_DISCOUNT_CODE, True, in_customers_store=True),
     "task": Kind(None, True),
 }
 
@@ -130,8 +139,8 @@ def _plan_one(
         title = str(action.get("title") or crossing.definition.name)
         return {**row, "status": status.OPEN_TASK, "payload": {"action": action, "title": title}}
     candidates = context.capable(crossing.workspace_id, kind.capability)
-    if kind_name == "store_credit":
-        # Credit goes to the store the customer shops at: a connection they have an id on.
+    if kind.in_customers_store:
+        # Rewards go to the store the customer shops at: a connection they have an id on.
         known = context.identities[crossing.customer_id]
         candidates = [c for c in candidates if c.id in known]
     if not candidates:
@@ -217,9 +226,57 @@ def _payload(
             reason=f"{definition.name} ({crossing.value})",
             expires_at=crossing.achieved_at + timedelta(days=int(expires_days)) if expires_days else None,
             notify=bool(action.get("notify", True)),
+            customer_email=customer.email,
         )
         return to_json(credit)
+    if kind == "customer_tag":
+        tags = action.get("tags") or [action.get("tag")]
+        if not all(isinstance(t, str) and t.strip() for t in tags):
+            raise ValueError(f"a customer tag recognition needs 'tag' text, got {action!r}")
+        return to_json(
+            CustomerTag(
+                idempotency_key=str(key),
+                customer_external_id=context.identities[crossing.customer_id][connection.id],
+                customer_email=customer.email,
+                tags=tuple(t.strip() for t in tags),
+            )
+        )
+    if kind == "discount_code":
+        return to_json(_discount(context, milestone, crossing, action, connection, customer.email))
     return {"customer_id": str(customer.id), "milestone": definition.name, "value": crossing.value}
+
+
+def _discount(
+    context: _Context,
+    milestone: dict[str, Any],
+    crossing: Crossing,
+    action: dict[str, Any],
+    connection: Connection,
+    email: str | None,
+) -> DiscountCode:
+    """A code unique to this milestone (derived from its id, so a retry reuses it)."""
+    percentage = action.get("percentage")
+    amount = action.get("amount")
+    if (percentage is None) == (amount is None):
+        raise ValueError("a discount code recognition needs exactly one of 'percentage' or 'amount'")
+    prefix = str(action.get("code_prefix") or "THANKS").upper()
+    suffix = uuid.UUID(str(milestone["id"])).hex[:6].upper()
+    starts = utcnow()
+    valid_days = action.get("valid_days")
+    workspace = context.workspaces[crossing.workspace_id]
+    return DiscountCode(
+        idempotency_key=str(milestone["id"]),
+        customer_external_id=context.identities[crossing.customer_id][connection.id],
+        customer_email=email,
+        code=f"{prefix}-{suffix}",
+        title=f"{crossing.definition.name} — thank you",
+        starts_at=starts,
+        ends_at=starts + timedelta(days=int(valid_days)) if valid_days else None,
+        percentage=Decimal(str(percentage)) if percentage is not None else None,
+        amount=Money(Decimal(str(amount)), str(action.get("currency") or workspace.currency))
+        if amount is not None
+        else None,
+    )
 
 
 def _escape(text: str) -> str:

@@ -104,6 +104,8 @@ class OrderPlan:
     cancel_status: str  # for CANCELLED: "refunded" or "voided"
 
     def refund_amounts(self) -> list[Decimal]:
+        if self.lifecycle != REFUNDED:
+            return []
         amounts, left = [], self.total
         for fraction in self.refund_fractions:
             amount = min(left, (self.total * fraction).quantize(CENT))
