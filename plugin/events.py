@@ -103,4 +103,34 @@ class ConnectionUninstalled:
     """The platform removed our app (Shopify ``app/uninstalled``)."""
 
 
-CanonicalEvent = OrderSnapshot | OrderRefunded | CustomerUpdated | MetricChanged | ConnectionUninstalled
+@dataclass(frozen=True)
+class CustomerRedactRequested:
+    """Erase this customer's personal data; keep anonymous counts (Shopify ``customers/redact``)."""
+
+    customer: CustomerRef
+    order_external_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CustomerDataRequested:
+    """The merchant asked what we hold about a customer (Shopify ``customers/data_request``)."""
+
+    customer: CustomerRef
+    request_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ShopRedactRequested:
+    """Erase everything personal of this connection's shop (Shopify ``shop/redact``)."""
+
+
+CanonicalEvent = (
+    OrderSnapshot
+    | OrderRefunded
+    | CustomerUpdated
+    | MetricChanged
+    | ConnectionUninstalled
+    | CustomerRedactRequested
+    | CustomerDataRequested
+    | ShopRedactRequested
+)

@@ -82,7 +82,7 @@ def prepare(standins: StandInServer, database_url: str | None = None) -> DemoEnv
         ).first()
         if taken is not None:
             raise DemoSetupError(
-                f"{_where(url)} already has the demo shop {SHOP_DOMAIN} (from an earlier demo?). "
+                f"{safe_url(url)} already has the demo shop {SHOP_DOMAIN} (from an earlier demo?). "
                 "Point DATABASE_URL at an empty database, or unset it to use a fresh ./instance/demo.sqlite3."
             )
         workspace, token = create_workspace(
@@ -118,6 +118,9 @@ def prepare(standins: StandInServer, database_url: str | None = None) -> DemoEnv
     )
 
 
-def _where(url: str) -> str:
+def safe_url(url: str) -> str:
     """A database URL without its credentials, for messages."""
-    return url.split("@")[-1] if "@" in url else url
+    if "@" not in url:
+        return url
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://…@{rest.split('@', 1)[1]}"

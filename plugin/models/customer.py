@@ -64,6 +64,8 @@ class CustomerMetric(Base):
     )
     metric: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[Decimal] = mapped_column(MetricValue)
+    # When an absolute reading (usage, CRM property) was true, so a late older one is ignored.
+    observed_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
 
 
