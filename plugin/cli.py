@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
+from datetime import datetime
 
 import click
 
@@ -81,20 +83,51 @@ def worker(burst: bool, with_scheduler: bool) -> None:
 
 @main.command()
 @click.option("--every", default=10.0, show_default=True, help="Seconds between sweeps.")
-@click.option("--once", is_flag=True, help="Sweep once and exit.")
+@click.option("--once", is_flag=True, help="Sweep and scan once, then exit.")
 def scheduler(every: float, once: bool) -> None:
-    """Run the periodic work: sweep the inbox and effects for work nobody picked up."""
+    """Run the periodic work: the daily anniversary scans (each workspace at its local scan
+    hour, catching up missed days) and sweeps for work nobody picked up."""
     from plugin.app import create_app
     from plugin.jobs.sweeper import sweep
+    from plugin.milestones.scan import run_due_scans
 
-    create_app()
+    services = create_app().extensions["milestones"]
     while True:
+        for result in run_due_scans(services.sessions):
+            click.echo(f"scanned {result.day} for workspace {result.workspace_id}: "
+                       f"{result.candidates} candidates, {result.awarded} milestones")
         waiting = sweep()
         if any(waiting.values()):
             click.echo(f"swept: {waiting}")
         if once:
             return
         time.sleep(every)
+
+
+@main.command()
+@click.option("--date", "day", required=True, type=click.DateTime(formats=["%Y-%m-%d"]),
+              help="The local date to scan (YYYY-MM-DD).")
+@click.option("--workspace", "workspace_id", default=None, help="Only this workspace (id).")
+def scan(day: datetime, workspace_id: str | None) -> None:
+    """Run the time-milestone scan for one local date by hand (safe to repeat)."""
+    from sqlalchemy import select
+
+    from plugin.app import create_app
+    from plugin.jobs.effects import run_effects
+    from plugin.milestones.scan import scan_day
+    from plugin.models import Workspace
+
+    services = create_app().extensions["milestones"]
+    with services.sessions() as session:
+        query = select(Workspace)
+        if workspace_id:
+            query = query.where(Workspace.id == uuid.UUID(workspace_id))
+        workspaces = session.execute(query).scalars().all()
+        for workspace in workspaces:
+            result = scan_day(session, workspace, day.date())
+            session.commit()
+            click.echo(f"{workspace.name}: {result.candidates} candidates, {result.awarded} milestones on {result.day}")
+    services.queue.nudge(run_effects, "effects")
 
 
 @main.command("sweep")

@@ -4,7 +4,7 @@ from plugin.models.base import Base
 from plugin.models.customer import Customer, CustomerIdentity, CustomerMetric, Order
 from plugin.models.delivery import InboxDelivery
 from plugin.models.effect import Effect
-from plugin.models.milestone import CustomerMilestone, MilestoneDefinition
+from plugin.models.milestone import CustomerMilestone, MilestoneDefinition, ScanRun
 from plugin.models.workspace import Connection, Workspace
 
 __all__ = [
@@ -18,5 +18,6 @@ __all__ = [
     "InboxDelivery",
     "MilestoneDefinition",
     "Order",
+    "ScanRun",
     "Workspace",
 ]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plugin.db import JSONType, MetricValue, Money
@@ -16,7 +16,12 @@ from plugin.models.base import Base, BigId, Timestamps
 
 class Customer(Timestamps, Base):
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("workspace_id", "email"),)
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "email"),
+        Index("ix_customers_since_mmdd", "workspace_id", "since_mmdd"),
+        Index("ix_customers_since_dom", "workspace_id", "since_dom"),
+        Index("ix_customers_since_local", "workspace_id", "since_local"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
@@ -27,6 +32,11 @@ class Customer(Timestamps, Base):
     # Earliest of the platform's account creation and the first order (see ledger).
     customer_since: Mapped[datetime | None]
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # customer_since as a local date (the customer's timezone, else the workspace's), and its
+    # month*100+day and day of month: what the daily anniversary scan finds customers by.
+    since_local: Mapped[date | None] = mapped_column(Date)
+    since_mmdd: Mapped[int | None] = mapped_column(SmallInteger)
+    since_dom: Mapped[int | None] = mapped_column(SmallInteger)
     arr: Mapped[Decimal | None] = mapped_column(Money)
     health_score: Mapped[int | None] = mapped_column(Integer)
     owner_email: Mapped[str | None] = mapped_column(String(320))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, Interval, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Interval, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plugin.db import JSONType, utcnow
@@ -70,3 +70,17 @@ class CustomerMilestone(Base):
     time_to_milestone: Mapped[timedelta | None] = mapped_column(Interval)
     status: Mapped[str] = mapped_column(String(20), default="active")
     context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class ScanRun(Base):
+    """One daily time-milestone scan of one workspace: reruns and catch-up know what is done."""
+
+    __tablename__ = "scan_runs"
+
+    workspace_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    ran_at: Mapped[datetime] = mapped_column(default=utcnow)
+    candidates: Mapped[int] = mapped_column(Integer, default=0)
+    awarded: Mapped[int] = mapped_column(Integer, default=0)

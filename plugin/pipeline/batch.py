@@ -90,7 +90,7 @@ class _Applier:
         for delivery, events in self.parsed:
             for event in events:
                 self._apply(delivery, event)
-        self.state.write()
+        self.state.write(self.timezones)
 
     def _customer_refs(self) -> list[tuple[RefKey, CustomerRef]]:
         refs = []

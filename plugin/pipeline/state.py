@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from plugin.db import upsert_statement, utcnow
 from plugin.ledger.orders import OrderState
+from plugin.milestones.tenure import local_zone, tenure_columns
 from plugin.models import Customer, CustomerMetric, Order
 
 # Written only when an event brings a different value, so a busy customer costs no extra UPDATE.
@@ -38,6 +39,7 @@ class CustomerState:
     known: dict[str, Any] = field(default_factory=dict)  # profile columns as stored
     changed_metrics: set[str] = field(default_factory=set)
     profile: dict[str, Any] = field(default_factory=dict)
+    has_tenure_columns: bool = True
 
 
 @dataclass
@@ -70,7 +72,7 @@ class BatchState:
             return
         ordered = sorted(ids)
         rows = self.session.execute(
-            select(Customer.id, Customer.workspace_id, Customer.customer_since, *PROFILE_COLUMNS)
+            select(Customer.id, Customer.workspace_id, Customer.customer_since, Customer.since_local, *PROFILE_COLUMNS)
             .where(Customer.id.in_(ordered))
             .order_by(Customer.id)
             .with_for_update()
@@ -86,7 +88,8 @@ class BatchState:
         for row in rows:
             known = {column.key: getattr(row, column.key) for column in PROFILE_COLUMNS}
             self.customers[row.id] = CustomerState(
-                row.id, row.workspace_id, row.customer_since, metrics[row.id], observed[row.id], known=known
+                row.id, row.workspace_id, row.customer_since, metrics[row.id], observed[row.id], known=known,
+                has_tenure_columns=row.customer_since is None or row.since_local is not None,
             )
 
     def lock_orders(self, keys: list[OrderKey], workspace_of: dict[uuid.UUID, uuid.UUID]) -> None:
@@ -135,7 +138,7 @@ class BatchState:
         # An order whose customer was set by another worker since we looked: lock it too.
         self.lock_customers(late_customers)
 
-    def write(self) -> None:
+    def write(self, timezones: dict[uuid.UUID, str]) -> None:
         now = utcnow()
         if self.changed_orders:
             self.session.execute(
@@ -179,6 +182,9 @@ class BatchState:
                 )
             )
         for state in self.customers.values():  # few per batch, and their columns differ
+            if "customer_since" in state.profile or "timezone" in state.profile or not state.has_tenure_columns:
+                zone = local_zone(state.known.get("timezone"), timezones.get(state.workspace_id, "UTC"))
+                state.profile.update(tenure_columns(state.customer_since, zone))
             if state.profile:
                 self.session.execute(
                     update(Customer).where(Customer.id == state.id).values(**state.profile, updated_at=now)
