@@ -114,6 +114,15 @@ class Connector:
         """After a crash mid-call: the alert we may already have posted, or None."""
         raise self._unsupported(Capability.POST_ALERT)
 
+    def register_webhooks(self, delivery_url: str, topics: list[str]) -> dict[str, str]:
+        """Make the platform deliver ``topics`` to ``delivery_url``, never twice. Per topic, a
+        short status word (registered, already registered, created, reactivated, error: …)."""
+        raise self._unsupported(Capability.REGISTER_WEBHOOKS)
+
+    def webhook_status(self, delivery_url: str, topics: list[str]) -> dict[str, str]:
+        """Per topic, whether the platform delivers it to ``delivery_url`` (and healthily)."""
+        raise self._unsupported(Capability.REGISTER_WEBHOOKS)
+
     def add_customer_tag(self, tag: CustomerTag) -> EffectResult:
         """Idempotent on every platform we support: a retry after a crash simply re-adds."""
         raise self._unsupported(Capability.ADD_CUSTOMER_TAG)

@@ -1,4 +1,5 @@
-"""HubSpot: a note on the contact's timeline, through the CRM v3 objects API.
+"""HubSpot: a note on the contact's timeline, through the CRM v3 objects API (and celebration
+emails as transactional single-sends, built in :mod:`connectors.hubspot_email`).
 
 A note needs a contact to hang on: we find it by email and create it when the store knows a
 shopper HubSpot does not. Two workers may race to create the same contact; HubSpot dedupes
@@ -23,7 +24,8 @@ from marshmallow import fields
 
 from connectors.base import RECONCILE_SKEW, Capability, Connector, SettingsSchema, as_utc
 from connectors.errors import ConnectorError
-from connectors.payloads import EffectResult, TimelineNote
+from connectors.hubspot_email import SEND_PATH, TemplateIds, email_id_for, send_result, single_send_body
+from connectors.payloads import EffectResult, EmailMessage, TimelineNote
 
 # https://developers.hubspot.com/docs/api/crm/associations (note → contact, HUBSPOT_DEFINED)
 NOTE_TO_CONTACT = 202
@@ -43,6 +45,14 @@ class HubSpotSettings(SettingsSchema):
     client_secret = fields.String(
         required=True,
         metadata={"label": "Client secret", "help": "Signs webhooks (X-HubSpot-Signature-v3).", "secret": True},
+    )
+    email_templates = TemplateIds(
+        load_default=None,
+        metadata={
+            "label": "Transactional emails",
+            "help": "template-key=HubSpot email id, comma separated (* for any other); needs transactional-email.",
+            "enables": "send_email",  # without it, planning does not pick HubSpot to send email
+        },
     )
 
 
@@ -79,7 +89,7 @@ class HubSpotConnector(Connector):
     platform: ClassVar[str] = "hubspot"
     kind: ClassVar[str] = "crm"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.CHECK_CONNECTION, Capability.ADD_TIMELINE_NOTE}
+        {Capability.CHECK_CONNECTION, Capability.ADD_TIMELINE_NOTE, Capability.SEND_EMAIL}
     )
     settings_schema: ClassVar[type[SettingsSchema]] = HubSpotSettings
     default_base_url: ClassVar[str] = "https://api.hubapi.com"
@@ -108,6 +118,14 @@ class HubSpotConnector(Connector):
             },
         )
         return EffectResult(external_id=str(created["id"]), detail={"contact_id": contact_id})
+
+    def send_email(self, message: EmailMessage) -> EffectResult:
+        """A single-send of the HubSpot email mapped to the template (see connectors.hubspot_email)."""
+        email_id = email_id_for(self.settings, message.template)
+        return send_result(self.call("POST", SEND_PATH, json=single_send_body(message, email_id)))
+
+    def find_email(self, message: EmailMessage, since: datetime) -> EffectResult | None:
+        return None  # HubSpot sends one email per sendId (our key): sending again is harmless
 
     def find_timeline_note(self, note: TimelineNote, since: datetime) -> EffectResult | None:
         """A note on this contact, created since ``since``, that is this one; or None.

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from connectors.base import Capability, Connector
 from connectors.hubspot import HubSpotConnector
+from connectors.klaviyo import KlaviyoConnector
+from connectors.salesforce import SalesforceConnector
 from connectors.shopify import ShopifyConnector
 from connectors.slack import SlackConnector
+from connectors.smtp import SmtpConnector
+from connectors.usage import UsageConnector
+from connectors.woocommerce import WooCommerceConnector
 
 CONNECTORS: dict[str, type[Connector]] = {
-    cls.platform: cls for cls in (ShopifyConnector, HubSpotConnector, SlackConnector)
+    cls.platform: cls for cls in (ShopifyConnector, HubSpotConnector, SalesforceConnector, SlackConnector, WooCommerceConnector,
+                UsageConnector, KlaviyoConnector, SmtpConnector)
 }
 
 

@@ -9,6 +9,9 @@ the input was refused and will be refused again).
 Shopify has no idempotency key for ``storeCreditAccountCredit``, so a worker that died mid-call
 may or may not have credited the shopper. :meth:`ShopifyConnector.find_store_credit` looks for
 the credit in the account's recent transactions before anyone tries again.
+
+Customer tags and discount codes (:mod:`connectors.shopify_discounts`) and webhook registration
+(:mod:`connectors.shopify_webhooks`) keep their GraphQL documents in modules of their own.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from typing import Any, ClassVar
 
 from marshmallow import fields, validate
 
+from connectors import shopify_discounts as discounts
+from connectors import shopify_webhooks as subscriptions
 from connectors.base import RECONCILE_SKEW, Capability, Connector, SettingsSchema, as_utc
 from connectors.errors import ConnectorError
-from connectors.payloads import EffectResult, StoreCredit
+from connectors.payloads import CustomerTag, DiscountCode, EffectResult, StoreCredit
 
 DEFAULT_API_VERSION = "2025-07"
 # ``StoreCreditAccountCreditInput.notify`` exists from 2026-01 on; an older version rejects the
@@ -84,7 +89,7 @@ class ShopifySettings(SettingsSchema):
     )
     access_token = fields.String(
         required=True,
-        metadata={"label": "Admin API access token", "help": "shpat_…; needs write_store_credit_account_transactions.", "secret": True},
+        metadata={"label": "Admin API access token", "help": "shpat_…; needs the scopes plugin.json lists for Shopify.", "secret": True},
     )
     api_secret = fields.String(
         required=True,
@@ -111,7 +116,13 @@ class ShopifyConnector(Connector):
     platform: ClassVar[str] = "shopify"
     kind: ClassVar[str] = "store"
     capabilities: ClassVar[frozenset[Capability]] = frozenset(
-        {Capability.CHECK_CONNECTION, Capability.APPLY_STORE_CREDIT}
+        {
+            Capability.CHECK_CONNECTION,
+            Capability.APPLY_STORE_CREDIT,
+            Capability.ADD_CUSTOMER_TAG,
+            Capability.CREATE_DISCOUNT_CODE,
+            Capability.REGISTER_WEBHOOKS,
+        }
     )
     settings_schema: ClassVar[type[SettingsSchema]] = ShopifySettings
 
@@ -190,6 +201,58 @@ class ShopifyConnector(Connector):
                 "reconciled": True,
             },
         )
+
+    def add_customer_tag(self, tag: CustomerTag) -> EffectResult:
+        """``tagsAdd`` keeps the tags a customer already has, so a retry changes nothing."""
+        if not tag.tags:
+            raise ConnectorError("shopify: no tags to add", permanent=True)
+        customer = customer_gid(tag.customer_external_id)
+        data = self.graphql(discounts.TAGS_ADD_MUTATION, {"id": customer, "tags": list(tag.tags)})
+        payload = data.get("tagsAdd") or {}
+        if user_errors := payload.get("userErrors"):
+            raise ConnectorError(f"shopify refused the tags: {discounts.messages(user_errors)}", permanent=True)
+        node = payload.get("node") or {}
+        return EffectResult(external_id=node.get("id") or customer, detail={"tags": list(tag.tags)})
+
+    def create_discount_code(self, discount: DiscountCode) -> EffectResult:
+        """A code only this customer can use, once. "Code must be unique" for a code that is ours
+        means an earlier attempt went through: that discount is the result."""
+        customer = customer_gid(discount.customer_external_id)
+        basic = discounts.discount_input(discount, customer, self.api_version)
+        data = self.graphql(discounts.discount_create_mutation(self.api_version), {"basicCodeDiscount": basic})
+        payload = data.get("discountCodeBasicCreate") or {}
+        if user_errors := payload.get("userErrors"):
+            if discounts.code_taken(user_errors) and (found := self._discount_node(discount)):
+                return discounts.discount_result(found, discount, reconciled=True)
+            raise ConnectorError(f"shopify refused the discount code: {discounts.messages(user_errors)}", permanent=True)
+        node = payload.get("codeDiscountNode")
+        if not node:
+            raise ConnectorError("shopify: discountCodeBasicCreate returned no discount")
+        return discounts.discount_result(node, discount)
+
+    def find_discount_code(self, discount: DiscountCode, since: datetime) -> EffectResult | None:
+        """The code is unique in the shop, so it finds our discount whenever it was created."""
+        node = self._discount_node(discount)
+        return discounts.discount_result(node, discount, reconciled=True) if node else None
+
+    def _discount_node(self, discount: DiscountCode) -> dict[str, Any] | None:
+        data = self.graphql(discounts.discount_by_code_query(self.api_version), {"code": discount.code})
+        node = data.get("codeDiscountNodeByCode")
+        if not node:
+            return None
+        if not discounts.is_ours(node, discount, customer_gid(discount.customer_external_id)):
+            raise ConnectorError(f"shopify: code {discount.code!r} belongs to another discount", permanent=True)
+        return node
+
+    def register_webhooks(self, delivery_url: str, topics: list[str]) -> dict[str, str]:
+        """Subscribe ``topics`` (REST names, from plugin.json) to ``delivery_url``; see :func:`connectors.shopify_webhooks.register_webhooks`. The
+        privacy topics are configured with the app, not here, and are reported as such."""
+        return subscriptions.register_webhooks(self.graphql, self.api_version, delivery_url, topics)
+
+    def webhook_status(self, delivery_url: str, topics: list[str]) -> dict[str, str]:
+        """Per topic "registered", "missing" or "wrong address"; see
+        :func:`connectors.shopify_webhooks.webhook_status`."""
+        return subscriptions.webhook_status(self.graphql, self.api_version, delivery_url, topics)
 
     @staticmethod
     def _same_money(money: dict[str, Any], credit: StoreCredit) -> bool:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, ClassVar
 
-from marshmallow import fields
+from marshmallow import fields, validate
 
 from connectors.base import RECONCILE_SKEW, Capability, Connector, SettingsSchema, as_utc
 from connectors.errors import ConnectorError
@@ -70,7 +70,9 @@ class SlackSettings(SettingsSchema):
     )
     channel = fields.String(
         required=True,
-        metadata={"label": "CSM channel ID", "help": "e.g. C0123456789; invite the bot to it."},
+        # An id, not a #name: conversations.history (the check after a crash) only takes ids.
+        validate=validate.Regexp(r"^[CG][A-Z0-9]{6,}$", error="A channel ID such as C0123456789, not a #name."),
+        metadata={"label": "CSM channel ID", "help": "e.g. C0123456789 (channel details → About); invite the bot to it."},
     )
 
 
@@ -219,6 +221,25 @@ class SlackConnector(Connector):
                 return None
             params["cursor"] = cursor
         return None
+
+    def update_message(self, channel: str, ts: str, blocks: list[dict[str, Any]], text: str) -> EffectResult:
+        """Replace a message we posted (the alert, once a button was clicked)."""
+        # https://docs.slack.dev/reference/methods/chat.update
+        answer = self.call("POST", "chat.update", json={"channel": channel, "ts": ts, "blocks": blocks, "text": text})
+        channel, ts = answer.get("channel", channel), answer.get("ts", ts)
+        return EffectResult(external_id=f"{channel}:{ts}", detail={"channel": channel, "ts": ts})
+
+    def lookup_user_by_email(self, email: str) -> str | None:
+        """The Slack user id of the member with this email (needs users:read.email), or None."""
+        # https://docs.slack.dev/reference/methods/users.lookupByEmail
+        try:
+            answer = self.call("GET", "users.lookupByEmail", params={"email": email})
+        except ConnectorError as exc:
+            if exc.permanent and exc.message.startswith("slack users.lookupByEmail: users_not_found"):
+                return None
+            raise
+        user = answer.get("user") or {}
+        return str(user["id"]) if user.get("id") else None
 
     def call(self, http_method: str, api_method: str, **kwargs: Any) -> dict[str, Any]:
         """One Web API call; ``ok: false`` becomes a ConnectorError, transient or permanent."""

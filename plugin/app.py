@@ -22,6 +22,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     services_module.activate(services)
     app.extensions["milestones"] = services
 
+    from plugin.slack.interactions import slack
     from plugin.web.api import api
     from plugin.web.health import health
     from plugin.web.ingest import ingest
@@ -29,6 +30,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(health)
     app.register_blueprint(ingest)
     app.register_blueprint(api)
+    app.register_blueprint(slack)
     _register_error_handlers(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app

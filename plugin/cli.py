@@ -140,6 +140,41 @@ def sweep_command() -> None:
     click.echo(sweep())
 
 
+@main.group()
+def webhooks() -> None:
+    """The platforms' webhook subscriptions of a connection."""
+
+
+@webhooks.command("register")
+@click.option("--connection", "connection_id", required=True, help="Connection id.")
+def webhooks_register(connection_id: str) -> None:
+    """Register every topic plugin.json lists that the platform is not delivering yet."""
+    _print_webhooks(connection_id, register=True)
+
+
+@webhooks.command("check")
+@click.option("--connection", "connection_id", required=True, help="Connection id.")
+def webhooks_check(connection_id: str) -> None:
+    """Show, per topic, whether the platform delivers it to this deployment."""
+    _print_webhooks(connection_id, register=False)
+
+
+def _print_webhooks(connection_id: str, *, register: bool) -> None:
+    from plugin import webhook_subscriptions
+    from plugin.app import create_app
+
+    services = create_app().extensions["milestones"]
+    run = webhook_subscriptions.register if register else webhook_subscriptions.check
+    try:
+        status = run(services, uuid.UUID(connection_id))
+    except (ValueError, LookupError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not status:
+        click.echo("this platform's webhooks are configured on the platform side, not registered by us")
+    for topic, state in status.items():
+        click.echo(f"{topic:32} {state}")
+
+
 @main.command("create-workspace")
 @click.argument("name")
 @click.option("--timezone", default="UTC", show_default=True)
@@ -154,3 +189,44 @@ def create_workspace_command(name: str, timezone: str, currency: str) -> None:
     with transaction(app.extensions["milestones"].sessions) as session:
         workspace, token = create_workspace(session, name, timezone=timezone, currency=currency)
         click.echo(f"workspace {workspace.id}\nadmin token: {token}")
+
+
+@main.command()
+@click.option("--connection", "connection_id", required=True, help="The store connection (id) to import.")
+@click.option("--source", type=click.Choice(["shopify", "woocommerce", "csv"]), default=None,
+              help="Where the history comes from (default: the connection's platform; csv with --file).")
+@click.option("--file", "file", type=click.Path(dir_okay=False), default=None, help="The CSV file of --source csv.")
+@click.option("--mode", type=click.Choice(["record", "recent", "all"]), default="record", show_default=True,
+              help="record: past milestones as history, no rewards; recent: celebrate the last --days; all: celebrate all.")
+@click.option("--days", type=click.IntRange(min=0), default=None, help="With --mode recent: the N days to celebrate.")
+@click.option("--dry-run", is_flag=True, help="Report what would be recorded and celebrated, and change nothing.")
+@click.option("--restart", is_flag=True, help="Start over instead of resuming an interrupted run.")
+def backfill(connection_id: str, source: str | None, file: str | None, mode: str, days: int | None,
+             dry_run: bool, restart: bool) -> None:
+    """Import a store's customers and orders from before installation, and its past milestones.
+
+    Resumable: an interrupted run continues where it stopped when run again."""
+    from plugin.app import create_app
+    from plugin.backfill.report import ProgressLine, report
+    from plugin.backfill.runner import BackfillError, Options, run_backfill
+    from plugin.backfill.runs import BackfillBusy
+    from plugin.jobs.effects import run_effects
+
+    services = create_app().extensions["milestones"]
+    try:
+        options = Options(uuid.UUID(connection_id), source, file, mode, days, dry_run, restart)
+    except ValueError as exc:
+        raise click.ClickException(f"--connection is not an id: {connection_id!r}") from exc
+    progress = ProgressLine()
+    try:
+        result = run_backfill(services, options, progress=progress)
+    except (BackfillError, BackfillBusy) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except Exception as exc:
+        raise click.ClickException(f"backfill stopped ({exc}); run the same command again to resume") from exc
+    finally:
+        progress.close()
+    for line in report(result):
+        click.echo(line)
+    if result.celebrated_ids:
+        services.queue.nudge(run_effects, "effects")

@@ -7,8 +7,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-DEFAULT_INSTANCE_DIR = Path.cwd() / "instance"
-
 
 @dataclass(frozen=True)
 class Settings:
@@ -35,8 +33,9 @@ class Settings:
         return replace(self, **changes)
 
 
-def default_database_url(instance_dir: Path = DEFAULT_INSTANCE_DIR) -> str:
-    return f"sqlite:///{instance_dir / 'milestones.sqlite3'}"
+def default_database_url(instance_dir: Path | None = None) -> str:
+    """SQLite under ``./instance`` of the directory the command runs in (the embedded default)."""
+    return f"sqlite:///{(instance_dir or Path.cwd() / 'instance') / 'milestones.sqlite3'}"
 
 
 def from_environment(env: dict[str, str] | None = None) -> Settings:

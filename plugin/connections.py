@@ -10,6 +10,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from secrets import token_urlsafe
 from typing import Any
 
 from sqlalchemy import select
@@ -111,6 +112,9 @@ def create_connection(
         loaded = schema.load(settings)
     except ValidationError as exc:
         raise InvalidSettings(exc.messages_dict) from exc
+    if "webhook_secret" in schema.fields and not loaded.get("webhook_secret"):
+        # We choose the secret when we register the platform's webhooks ourselves (WooCommerce).
+        loaded["webhook_secret"] = token_urlsafe(32)
     secret_names = schema.secret_fields()
     public = {k: v for k, v in loaded.items() if k not in secret_names}
     hidden = {k: v for k, v in loaded.items() if k in secret_names and v}

@@ -149,6 +149,6 @@ def hubspot(app_under_test: Flask, workspace: Any) -> Any:
 def slack(app_under_test: Flask, workspace: Any) -> Any:
     return add_connection(
         app_under_test, workspace.id, "slack",
-        {"bot_token": "xoxb-test", "signing_secret": "slack-secret", "channel": "C0CSM",
+        {"bot_token": "xoxb-test", "signing_secret": "slack-secret", "channel": "C0CSM01",
          "base_url": "https://slack.test/api"},
     )

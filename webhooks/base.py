@@ -72,6 +72,8 @@ class WebhookSource:
     platform: ClassVar[str]
     # Settings of the connection that hold signing secrets, newest first (rotation).
     secret_settings: ClassVar[tuple[str, ...]]
+    # Topics still processed after the app was uninstalled (privacy requests arrive then).
+    after_uninstall_topics: ClassVar[frozenset[str]] = frozenset()
 
     def connection_ref(self, headers: Mapping[str, str], connection_id: str | None) -> ConnectionRef:
         return ConnectionRef(connection_id=connection_id)

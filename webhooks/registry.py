@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from webhooks.base import WebhookSource
 from webhooks.shopify import ShopifySource
+from webhooks.usage import UsageSource
+from webhooks.woocommerce import WooCommerceSource
 
-SOURCES: dict[str, WebhookSource] = {source.platform: source for source in (ShopifySource(),)}
+SOURCES: dict[str, WebhookSource] = {source.platform: source for source in (ShopifySource(), WooCommerceSource(), UsageSource())}
 
 
 def source_for(platform: str) -> WebhookSource | None:

@@ -5,6 +5,13 @@ HMAC-SHA256 over the raw body (https://shopify.dev/docs/apps/build/webhooks/veri
 Payloads are the REST resources of the topic (https://shopify.dev/docs/api/webhooks), read here
 into canonical events. Money comes from ``shop_money`` so every order of a shop is in one
 currency, whatever the buyer paid in.
+
+The mandatory privacy topics carry their own small payloads
+(https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance): ``customers/redact``
+``{shop_id, shop_domain, customer: {id, email, phone}, orders_to_redact: [ids]}``,
+``customers/data_request`` ``{shop_id, shop_domain, orders_requested: [ids], customer: {…},
+data_request: {id}}`` and ``shop/redact`` ``{shop_id, shop_domain}``. Shopify notes that a
+customer record may hold only an email address, so either the id or the email is enough.
 """
 
 from __future__ import annotations
@@ -22,12 +29,15 @@ from typing import Any
 from plugin.events import (
     CanonicalEvent,
     ConnectionUninstalled,
+    CustomerDataRequested,
+    CustomerRedactRequested,
     CustomerRef,
     CustomerUpdated,
     LineItem,
     OrderRefunded,
     OrderSnapshot,
     Refund,
+    ShopRedactRequested,
 )
 from webhooks.base import (
     ConnectionRef,
@@ -54,7 +64,7 @@ KEPT_HEADERS = (
 
 ORDER_TOPICS = frozenset({"orders/create", "orders/paid", "orders/updated", "orders/cancelled"})
 CUSTOMER_TOPICS = frozenset({"customers/create", "customers/update"})
-# Mandatory compliance topics; answered by the privacy handling, no events here.
+# Mandatory compliance topics: requests to show or erase personal data.
 PRIVACY_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 TOPICS = ORDER_TOPICS | CUSTOMER_TOPICS | PRIVACY_TOPICS | {"refunds/create", "app/uninstalled"}
 
@@ -85,6 +95,7 @@ def _header(headers: Mapping[str, str], name: str) -> str | None:
 class ShopifySource(WebhookSource):
     platform = "shopify"
     secret_settings = ("api_secret", "previous_api_secret")
+    after_uninstall_topics = PRIVACY_TOPICS
 
     def connection_ref(self, headers: Mapping[str, str], connection_id: str | None) -> ConnectionRef:
         shop = _header(headers, SHOP_HEADER)
@@ -135,7 +146,7 @@ class ShopifySource(WebhookSource):
         try:
             text = body.decode("utf-8")
             payload = json.loads(text)
-        except (UnicodeDecodeError, ValueError) as exc:
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
             raise MalformedDelivery("body is not valid JSON") from exc
         if not isinstance(payload, dict):
             raise MalformedDelivery("body is not a JSON object")
@@ -162,8 +173,24 @@ class ShopifySource(WebhookSource):
             return [CustomerUpdated(customer=_customer(data, "customer"))]
         if topic == "app/uninstalled":
             return [ConnectionUninstalled()]
-        if topic in PRIVACY_TOPICS:
-            return []
+        if topic == "customers/redact":
+            return [
+                CustomerRedactRequested(
+                    customer=_privacy_customer(data),
+                    order_external_ids=_ids(data.get("orders_to_redact"), "orders_to_redact"),
+                )
+            ]
+        if topic == "customers/data_request":
+            request = data.get("data_request")
+            request_id = request.get("id") if isinstance(request, Mapping) else None
+            return [
+                CustomerDataRequested(
+                    customer=_privacy_customer(data),
+                    request_id=None if request_id is None else _identifier(request_id, "data_request.id"),
+                )
+            ]
+        if topic == "shop/redact":
+            return [ShopRedactRequested()]
         raise MalformedDelivery(f"unknown topic {topic!r}")
 
 
@@ -340,3 +367,27 @@ def _line_item(data: Mapping[str, Any], field: str) -> LineItem:
         quantity=quantity,
         price=_shop_money(data, "price_set", "price", field),
     )
+
+
+def _privacy_customer(data: Mapping[str, Any]) -> CustomerRef:
+    """Who a privacy request is about: the id, the email, or both (never names: none are sent)."""
+    customer = data.get("customer")
+    if not isinstance(customer, Mapping):
+        raise MalformedDelivery("customer is missing or not an object")
+    raw_id = customer.get("id")
+    ref = CustomerRef(
+        external_id=None if raw_id is None else _identifier(raw_id, "customer.id"),
+        email=_text(customer.get("email")),
+    )
+    if not ref.is_identifiable:
+        raise MalformedDelivery("customer has neither an id nor an email")
+    return ref
+
+
+def _ids(value: Any, field: str) -> tuple[str, ...]:
+    """A list of ids (``orders_to_redact``); absent or null is none."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise MalformedDelivery(f"{field} is not a list of ids")
+    return tuple(_identifier(item, f"{field}[{i}]") for i, item in enumerate(value))

@@ -12,9 +12,11 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from plugin.app import create_app
 from plugin.config import from_environment
@@ -31,8 +33,9 @@ WORKSPACE_NAME = "Red Hill Fresh"
 TIMEZONE = "Australia/Melbourne"
 CURRENCY = "USD"
 SHOP_DOMAIN = "red-hill-fresh.myshopify.com"
-SLACK_CHANNEL = "#csm-celebrations"
+SLACK_CHANNEL = "C0CSMCELEB"  # #csm-celebrations
 DEMO_DATABASE = "demo.sqlite3"
+HUBSPOT_EMAIL_ID = 4_242_001
 
 
 class DemoSetupError(RuntimeError):
@@ -76,6 +79,34 @@ def prepare(standins: StandInServer, database_url: str | None = None) -> DemoEnv
     services: Services = app.extensions["milestones"]
     relaxed_sqlite_sync(services.engine)
     shop_secret = "shpss_" + secrets.token_hex(16)
+    try:
+        workspace_id, token = _create(services, url, token, shop_secret, standins)
+    except IntegrityError as exc:
+        services.close()
+        raise DemoSetupError(
+            f"{safe_url(url)} already has a workspace with this admin token; unset MILESTONES_ADMIN_TOKEN "
+            "or point DATABASE_URL at an empty database"
+        ) from exc
+    except BaseException:
+        services.close()
+        raise
+    return DemoEnvironment(
+        app=app,
+        services=services,
+        workspace_id=workspace_id,
+        admin_token=token,
+        token_generated=base.admin_token is None,
+        database_url=url,
+        fresh_database=fresh,
+        shop_secret=shop_secret,
+        standins=standins,
+    )
+
+
+def _create(
+    services: Services, url: str, token: str, shop_secret: str, standins: StandInServer
+) -> tuple[uuid.UUID, str]:
+    """The workspace with the default catalogue, and its three connections to the stand-ins."""
     with transaction(services.sessions) as session:
         taken = session.execute(
             select(Connection.id).where(Connection.platform == SHOPIFY, Connection.lookup_key == SHOP_DOMAIN)
@@ -88,12 +119,13 @@ def prepare(standins: StandInServer, database_url: str | None = None) -> DemoEnv
         workspace, token = create_workspace(
             session, WORKSPACE_NAME, admin_token=token, timezone=TIMEZONE, currency=CURRENCY
         )
-        connect = {
+        connect: dict[str, tuple[str, dict[str, Any]]] = {
             SHOPIFY: ("Red Hill Fresh (Shopify)", {
                 "shop_domain": SHOP_DOMAIN, "api_secret": shop_secret, "access_token": "shpat_demo_" + secrets.token_hex(8),
             }),
             HUBSPOT: ("Red Hill Fresh CRM (HubSpot)", {
                 "access_token": "pat-demo-" + secrets.token_hex(8), "client_secret": secrets.token_hex(16),
+                "email_templates": {"*": HUBSPOT_EMAIL_ID},  # one transactional email for every template
             }),
             SLACK: ("CSM celebrations (Slack)", {
                 "bot_token": "xoxb-demo-" + secrets.token_hex(8), "signing_secret": secrets.token_hex(16),
@@ -105,17 +137,7 @@ def prepare(standins: StandInServer, database_url: str | None = None) -> DemoEnv
                 session, services.secrets, workspace_id=workspace.id, platform=platform, name=name,
                 settings={**settings, "base_url": standins.base_url(platform)},
             )
-    return DemoEnvironment(
-        app=app,
-        services=services,
-        workspace_id=workspace.id,
-        admin_token=token,
-        token_generated=base.admin_token is None,
-        database_url=url,
-        fresh_database=fresh,
-        shop_secret=shop_secret,
-        standins=standins,
-    )
+        return workspace.id, token
 
 
 def safe_url(url: str) -> str:

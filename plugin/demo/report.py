@@ -17,12 +17,23 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from connectors.hubspot import note_marker, visible_text
+from connectors.hubspot_email import SEND_PATH
+from connectors.registry import platforms_with
 from plugin.demo.replay import ReplayResult
-from plugin.demo.standins import HUBSPOT, SHOPIFY, SLACK, StandIns
+from plugin.demo.standins import HUBSPOT, OPERATION, SHOPIFY, SLACK, StandIns
+from plugin.milestones.planning import KINDS
 from plugin.milestones.wording import format_money
 from plugin.models import Customer, CustomerMetric, CustomerMilestone, Effect, MilestoneDefinition, Order
 from plugin.models import effect as effect_status
 
+HUBSPOT_CALLS = {
+    ("POST", "/crm/v3/objects/contacts/search"): "contact searches",
+    ("POST", "/crm/v3/objects/contacts"): "contacts created",
+    ("POST", "/crm/v3/objects/notes"): "timeline notes created",
+    ("POST", SEND_PATH): "transactional emails sent",
+}
+# The sample email is the one RHF's seed gets wrong (its text promises a $5 credit nobody gives).
+EMAIL_SHOWCASE = ("order-10-thank-you", "first-order-welcome", "thank-you-note")
 # The sample alert and note show the grandest milestone the demo reached.
 SHOWCASE = ("order-100", "spend-5000", "order-50", "spend-2500", "order-25", "spend-1000", "order-10", "order-1")
 
@@ -51,6 +62,7 @@ class DemoReport:
     slack_posts: int
     slack_sample: str | None
     note_sample_html: str | None
+    email_sample: tuple[str, str, str] | None  # (template, subject, text)
     busiest_email: str | None
     replay: ReplayResult
     swept: dict[str, int]
@@ -136,6 +148,7 @@ def collect(
         slack_posts=len(slack_posts),
         slack_sample=_slack_sample(slack_posts, showcase),
         note_sample_html=_note_sample(standins, showcase),
+        email_sample=_email_sample(standins),
         busiest_email=busiest,
         replay=replay,
         swept=swept,
@@ -165,14 +178,11 @@ def _calls(standins: StandIns) -> Counter[str]:
     calls: Counter[str] = Counter()
     for request in standins.recorded():
         if request.service == SHOPIFY:
-            query = str((request.body or {}).get("query") or "")
-            calls["Shopify storeCreditAccountCredit" if "storeCreditAccountCredit" in query else "Shopify other queries"] += 1
+            named = OPERATION.search(str((request.body or {}).get("query") or ""))
+            calls[f"Shopify {named.group(1) if named else 'GraphQL'}"] += 1
         elif request.service == HUBSPOT:
-            path = request.path.removeprefix("/hubspot/crm/v3/objects/")
-            label = {"contacts/search": "contact searches", "contacts": "contacts created", "notes": "notes created"}.get(
-                path, "other calls"
-            )
-            calls[f"HubSpot {label}"] += 1
+            path = request.path.removeprefix("/hubspot")
+            calls[f"HubSpot {HUBSPOT_CALLS.get((request.method, path), f'{request.method} {path}')}"] += 1
         else:
             calls[f"Slack {request.path.rsplit('/', 1)[-1]}"] += 1
     return calls
@@ -206,6 +216,27 @@ def _note_sample(standins: StandIns, milestone_id: str | None) -> str | None:
     return next((n for n in notes if marker and marker in n), notes[0] if notes else None)
 
 
+def _email_sample(standins: StandIns) -> tuple[str, str, str] | None:
+    sent = [dict((r.body or {}).get("customProperties") or {}) for r in standins.recorded(HUBSPOT, SEND_PATH)]
+    rank = {key: n for n, key in enumerate(EMAIL_SHOWCASE)}
+    sent.sort(key=lambda p: rank.get(str(p.get("template")), len(rank)))
+    if not sent:
+        return None
+    first = sent[0]
+    return str(first.get("template")), str(first.get("subject")), str(first.get("message_text"))
+
+
+def why_no_connection(kind: str) -> str:
+    """Plainly: no connector can do this kind yet, or which platforms could if connected."""
+    spec = KINDS.get(kind)
+    if spec is None or spec.capability is None:
+        return f"{kind}: no platform performs it"
+    able = platforms_with(spec.capability)
+    if not able:
+        return f"{kind}: no connector can {spec.capability.value.replace('_', ' ')} yet"
+    return f"{kind}: possible with {', '.join(sorted(able))}, none connected for this customer here"
+
+
 # -- rendering ---------------------------------------------------------------------------------
 
 EXPLAIN = {
@@ -224,25 +255,33 @@ def _n(value: int) -> str:
 
 
 def render(report: DemoReport) -> str:
+    sections = (_happened(report), _milestones(report), _effects(report), _calls_made(report), _samples(report))
+    return "\n".join(line for section in sections for line in section) + "\n"
+
+
+def _happened(report: DemoReport) -> list[str]:
     replay = report.replay
-    lines = [
+    left = sum(report.effects_with(s).total() for s in (effect_status.PENDING, effect_status.IN_FLIGHT))
+    return [
         "",
         "What happened",
         "-------------",
-        f"Deliveries  {_n(replay.sent)} signed webhooks in {replay.seconds:.1f} s ({replay.sent / max(replay.seconds, 1e-9):.0f}/s): "
+        f"Deliveries  {_n(replay.sent)} signed webhooks in {replay.seconds:.1f} s "
+        f"({replay.sent / max(replay.seconds, 1e-9):.0f}/s): "
         + ", ".join(f"{topic} {_n(n)}" for topic, n in sorted(replay.by_topic.items())),
         f"            accepted {_n(replay.accepted)} · duplicates ignored {_n(replay.duplicates)} "
         f"(re-sent on purpose {_n(replay.resent_on_purpose)}) · orders delivered out of order {_n(replay.out_of_order)}"
         f" · rejected {_n(replay.rejected)}",
         f"Sweeper     found inbox {report.swept.get('inbox', 0)}, effects {report.swept.get('effects', 0)} waiting; "
-        "everything had run",
+        + ("nothing is left to run" if not left else f"{_n(left)} effects are still waiting (see below)"),
         f"Customers   {_n(report.customers)}",
         f"Orders      {_n(report.orders_counted)} counted of {_n(report.orders_in_ledger)} in the ledger "
         "(cancelled and fully refunded orders do not count)",
-        "",
-        f"Milestones found: {_n(report.milestone_total)}",
-        f"  {'key':<16}{'name':<22}{'count':>7}   note",
     ]
+
+
+def _milestones(report: DemoReport) -> list[str]:
+    lines = ["", f"Milestones found: {_n(report.milestone_total)}", f"  {'key':<16}{'name':<22}{'count':>7}   note"]
     for row in report.milestones:
         if row.count == 0 and row.type not in ("order", "spend", "time"):
             continue
@@ -250,42 +289,52 @@ def render(report: DemoReport) -> str:
         if row.type == "time" and row.count == 0:
             note = "from the daily scan, not from webhooks"
         lines.append(f"  {row.key:<16}{row.name:<22}{_n(row.count):>7}   {note}".rstrip())
-    lines += ["  (PRD-114's usage, adoption and ROI milestones need usage or CRM data; a store sends none.)", ""]
-
+    lines.append("  (PRD-114's usage, adoption and ROI milestones need usage or CRM data; a store sends none.)")
+    if any(row.waiting_for_review for row in report.milestones):
+        lines.append("  RHF reviews 100th orders and $5,000+ customers personally: those milestones wait in the")
+        lines.append("  admin's review queue, and their rewards are held until someone approves them.")
     credits = ", ".join(
         f"{_n(n)} × {format_money(amount, report.credit_currency)}" for amount, n in sorted(report.credits_by_amount.items())
     )
-    lines += [
-        f"Store credit applied: {format_money(report.credit_total, report.credit_currency)} {report.credit_currency}"
-        + (f"  ({credits})" if credits else ""),
-        "",
-        "Effects by status",
-    ]
-    statuses: Counter[str] = Counter()
-    for (_, status), n in report.effects.items():
-        statuses[status] += n
+    lines += ["", f"Store credit applied: {report.credit_total:,.2f} {report.credit_currency}"
+              + (f"  ({credits})" if credits else "")]
+    return lines
+
+
+def _effects(report: DemoReport) -> list[str]:
+    lines = ["", "Effects by status"]
     for status in (effect_status.SUCCEEDED, effect_status.OPEN_TASK, effect_status.HELD, effect_status.NO_CONNECTION,
                    effect_status.PENDING, effect_status.IN_FLIGHT, effect_status.DEAD):
         kinds = report.effects_with(status)
         if not kinds and status not in (effect_status.HELD, effect_status.SUCCEEDED):
             continue
-        detail = ", ".join(f"{kind} {_n(n)}" for kind, n in sorted(kinds.items()))
-        lines.append(f"  {status:<14}{_n(statuses[status]):>7}   {EXPLAIN.get(status, '')}" + (f": {detail}" if detail else ""))
-    if report.task_titles:
-        lines.append("                          tasks: " + "; ".join(f"{t} ×{n}" for t, n in sorted(report.task_titles.items())))
+        if status == effect_status.OPEN_TASK:
+            detail = "; ".join(f"{title} ×{n}" for title, n in sorted(report.task_titles.items()))
+        else:
+            detail = ", ".join(f"{kind} {_n(n)}" for kind, n in sorted(kinds.items()))
+        lines.append(f"  {status:<14}{_n(kinds.total()):>7}   {EXPLAIN.get(status, '')}" + (f": {detail}" if detail else ""))
     unsupported = report.effects_with(effect_status.NO_CONNECTION)
     if unsupported:
-        lines.append(
-            "  No connector sends email or tags customers yet, so the "
-            + " and ".join(sorted(unsupported))
-            + " effects are recorded as no_connection: visible in the admin, never silently dropped."
-        )
-    lines += ["", "What the stand-ins were asked"]
-    lines += [f"  {label:<36}{_n(n):>7}" for label, n in sorted(report.calls.items())]
+        lines.append("  Effects nobody can perform are kept as no_connection (visible in the admin, never dropped):")
+        lines += [f"    {why_no_connection(kind)}" for kind in sorted(unsupported)]
+    return lines
+
+
+def _calls_made(report: DemoReport) -> list[str]:
+    return ["", "What the stand-ins were asked"] + [f"  {label:<36}{_n(n):>7}" for label, n in sorted(report.calls.items())]
+
+
+def _samples(report: DemoReport) -> list[str]:
+    lines: list[str] = []
     if report.slack_sample:
-        lines += ["", "A Slack alert as posted to #csm-celebrations", ""]
+        lines += ["", "A Slack alert as posted to #csm-celebrations (C0CSMCELEB)", ""]
         lines += ["    " + line if line else "" for line in report.slack_sample.splitlines()]
+    if report.email_sample:
+        template, subject, text = report.email_sample
+        lines += ["", f"A celebration email as sent through HubSpot (template {template}, written from the rewards given)",
+                  "", f"    Subject: {subject}", ""]
+        lines += ["    " + line if line.strip() else "" for line in text.strip().splitlines()]
     if report.note_sample_html:
         lines += ["", "A HubSpot note as created on the contact's timeline", "",
                   "    " + visible_text(report.note_sample_html), "", "    HTML: " + report.note_sample_html]
-    return "\n".join(lines) + "\n"
+    return lines

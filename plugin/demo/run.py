@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
@@ -18,6 +19,7 @@ from typing import TextIO
 
 import click
 
+from plugin import connections
 from plugin.demo import serving
 from plugin.demo.environment import (
     CURRENCY,
@@ -29,12 +31,11 @@ from plugin.demo.environment import (
     prepare,
     safe_url,
 )
-from plugin.demo.pacing import jobs_in_batches
+from plugin.demo.pacing import jobs_in_batches, sweep_until_settled
 from plugin.demo.replay import ProgressLine, plan, replay
 from plugin.demo.report import DemoReport, collect, render
 from plugin.demo.sample_store import SampleStore, generate
-from plugin.demo.standins import StandInServer
-from plugin.jobs.sweeper import sweep
+from plugin.demo.standins import StandIns, StandInServer
 
 RELEASE_EVERY = 250  # deliveries between two runs of the (inline) jobs
 
@@ -42,9 +43,11 @@ RELEASE_EVERY = 250  # deliveries between two runs of the (inline) jobs
 @dataclass(frozen=True)
 class DemoOutcome:
     database_url: str
+    workspace_id: uuid.UUID
     admin_token: str
     store: SampleStore
     report: DemoReport
+    standins: StandIns  # what the stand-ins were asked
     seconds: float
 
 
@@ -63,22 +66,26 @@ def run_demo(
     if serve and not serving.port_is_free(port):
         raise click.ClickException(f"port {port} on 127.0.0.1 is taken; pass --port, or --no-serve")
     started = time.monotonic()
+    root = logging.getLogger()
+    level = root.level
     standins = StandInServer().start()
     try:
         try:
             env = prepare(standins, database_url)
         except DemoSetupError as exc:
             raise click.ClickException(str(exc)) from exc
-        logging.getLogger().setLevel(logging.WARNING)  # the report says what happened, not the logs
+        root.setLevel(logging.WARNING)  # the report says what happened, not the logs
         try:
             outcome = _replay_and_report(env, customers, years, seed, today, port, serve, started, out)
         finally:
             env.services.close()
+            connections.forget()
         if serve:
             _serve(env, port, out)
         return outcome
     finally:
         standins.stop()
+        root.setLevel(level)
 
 
 def _replay_and_report(
@@ -90,7 +97,7 @@ def _replay_and_report(
     freshness = "fresh, migrated with Alembic" if env.fresh_database else "from DATABASE_URL, migrated with Alembic"
     write(f"  database     {safe_url(env.database_url)} ({freshness})\n")
     write(f"  jobs         inline, no Redis: they run every {RELEASE_EVERY} deliveries, like a worker catching up\n")
-    write(f"  stand-ins    {env.standins.url}: Shopify Admin GraphQL, HubSpot CRM v3, Slack Web API\n")
+    write(f"  stand-ins    {env.standins.url}: Shopify Admin GraphQL, HubSpot CRM v3 and email, Slack Web API\n")
     origin = "generated; set MILESTONES_ADMIN_TOKEN to choose it" if env.token_generated else "from MILESTONES_ADMIN_TOKEN"
     write(f"  admin token  {env.admin_token} ({origin})\n")
     store = generate(customers, years, seed, today=today, currency=CURRENCY, timezone=TIMEZONE)
@@ -108,7 +115,7 @@ def _replay_and_report(
             env.app.test_client(), store, planned, shop_domain=SHOP_DOMAIN, secret=env.shop_secret,
             progress=ProgressLine(out), every=held.release, every_n=RELEASE_EVERY,
         )
-    swept = sweep()
+    swept = sweep_until_settled(env.services)
     with env.services.sessions() as session:
         report = collect(session, env.workspace_id, env.standins.standins, result, swept, CURRENCY)
     write(render(report))
@@ -116,7 +123,7 @@ def _replay_and_report(
     seconds = time.monotonic() - started
     write(f"\nDemo finished in {seconds:.1f} s.\n")
     out.flush()
-    return DemoOutcome(env.database_url, env.admin_token, store, report, seconds)
+    return DemoOutcome(env.database_url, env.workspace_id, env.admin_token, store, report, env.standins.standins, seconds)
 
 
 def _admin_help(env: DemoEnvironment, report: DemoReport, port: int, serve: bool) -> str:
@@ -132,7 +139,7 @@ def _admin_help(env: DemoEnvironment, report: DemoReport, port: int, serve: bool
     lines += [
         f"  curl -s {auth} '{base}/api/milestones?per_page=5'",
         f"  curl -s {auth} '{base}/api/customers?email={email}'",
-        f"  curl -s {auth} '{base}/api/effects?status=no_connection&per_page=5'",
+        f"  curl -s {auth} '{base}/api/effects?status=open_task&per_page=5'",
     ]
     extra = {rule.rule for rule in env.app.url_map.iter_rules()}
     for path in ("/api/reviews", "/api/dashboard", "/api/openapi.json"):

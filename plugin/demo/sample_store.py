@@ -48,10 +48,10 @@ class Habit:
 
 
 HABITS = (
-    Habit("weekly", 0.05, 7, 1.2, 0.002, (3, 7), (0, 2), 0.9),
-    Habit("fortnightly", 0.12, 14, 2.5, 0.006, (3, 6), (0, 2), 0.7),
-    Habit("monthly", 0.25, 30, 7, 0.02, (2, 5), (0, 2), 0.5),
-    Habit("occasional", 0.58, 60, 25, 0.15, (2, 5), (0, 1), 0.3),
+    Habit("weekly", 0.045, 7, 1.2, 0.002, (3, 7), (0, 2), 0.9),
+    Habit("fortnightly", 0.08, 14, 2.5, 0.01, (3, 6), (0, 2), 0.7),
+    Habit("monthly", 0.21, 30, 7, 0.04, (2, 5), (0, 2), 0.5),
+    Habit("occasional", 0.665, 60, 25, 0.25, (2, 5), (0, 1), 0.3),
 )
 
 
@@ -111,7 +111,7 @@ def generate(
     refund_ids = iter(range(REFUND_ID_BASE, REFUND_ID_BASE + 10**8))
     people: list[SampleCustomer] = []
     habits: dict[int, str] = {}
-    drafts: list[tuple[datetime, SampleCustomer, list[tuple[int, str, int, Decimal]], str]] = []
+    drafts: list[tuple[datetime, SampleCustomer, list[tuple[int, str, int, Decimal]]]] = []
     emails: set[str] = set()
     for index in range(customers):
         habit = rng.choices(HABITS, weights=[h.share for h in HABITS])[0]
@@ -132,7 +132,7 @@ def generate(
         usual_treats = rng.sample(TREATS, k=2)
         when = _shopping_time(rng, signed_up + timedelta(days=rng.uniform(0, 10)), zone)
         while when < ends:
-            drafts.append((when, person, _basket(rng, habit, favourites, usual_treats, when.month), habit.name))
+            drafts.append((when, person, _basket(rng, habit, favourites, usual_treats, when.month)))
             if rng.random() < habit.lapse:
                 break
             gap = max(1.0, rng.gauss(habit.gap_days, habit.gap_spread))
@@ -141,7 +141,7 @@ def generate(
             when = _shopping_time(rng, when + timedelta(days=gap), zone)
     drafts.sort(key=lambda d: (d[0], d[1].id))
     orders = []
-    for position, (when, person, items, _) in enumerate(drafts):
+    for position, (when, person, items) in enumerate(drafts):
         order = SampleOrder(
             id=ORDER_ID_BASE + position,
             customer=person,
@@ -210,7 +210,9 @@ def _fate(rng: random.Random, order: SampleOrder, ids: Iterator[int], ends: date
         cancelled = paid_at + timedelta(hours=rng.uniform(1, 20))
         return StoreOrder(order, paid_at, cancelled, ((next(ids), order.total, cancelled),))
     refund_at = min(paid_at + timedelta(days=rng.uniform(1, 3)), ends)
-    if roll < 0.046 and len(order.line_items) > 1:  # a missing or damaged item
+    if roll < 0.046:  # a missing or damaged item (a basket of one item is simply kept)
+        if len(order.line_items) < 2:
+            return StoreOrder(order, paid_at)
         _, _, quantity, price = rng.choice(order.line_items)
         return StoreOrder(order, paid_at, refunds=((next(ids), price * quantity, refund_at),))
     if roll < 0.050:  # the whole delivery spoiled in the heat

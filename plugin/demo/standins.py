@@ -1,16 +1,18 @@
-"""Local stand-ins for Shopify Admin GraphQL, HubSpot CRM v3 and Slack's Web API.
+"""Local stand-ins for Shopify Admin GraphQL, HubSpot (CRM v3, transactional email) and Slack's Web API.
 
 The demo points each connection's ``base_url`` here, so the real connectors make real HTTP
 calls and parse real answers, and nothing leaves the machine. Every request is recorded (path
 and JSON body) for the report. The answers carry exactly the fields the connectors read, in the
 shapes of the platforms' documentation; the stand-ins keep just enough state (HubSpot contacts,
-store-credit balances, posted Slack messages) for the connectors' lookups to answer truthfully.
+store-credit balances, tags, discount codes, posted Slack messages) for the connectors'
+lookups to answer truthfully.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,12 +20,15 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.routing import Map, Rule
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from werkzeug.wrappers import Request, Response
 
 SHOPIFY, HUBSPOT, SLACK = "shopify", "hubspot", "slack"
 SLACK_CHANNEL_ID = "C0RHFCELEB"
+CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{8,}")
+OPERATION = re.compile(r"^\s*(?:query|mutation)\s+(\w+)")
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,9 @@ class _State:
     contacts: dict[str, dict[str, Any]] = field(default_factory=dict)  # email -> contact
     notes: list[dict[str, Any]] = field(default_factory=list)
     accounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # customer gid -> account
+    tags: dict[str, set[str]] = field(default_factory=dict)  # customer gid -> tags
+    discounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # CODE -> discount node
+    sends: set[str] = field(default_factory=set)  # HubSpot single-send sendIds
     messages: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -63,6 +71,8 @@ class StandIns:
                 Rule("/hubspot/crm/v3/objects/contacts/<contact>", endpoint="hubspot_contact_read", methods=["GET"]),
                 Rule("/hubspot/crm/v3/objects/notes", endpoint="hubspot_note_create", methods=["POST"]),
                 Rule("/hubspot/crm/v3/objects/notes/search", endpoint="hubspot_note_search", methods=["POST"]),
+                Rule("/hubspot/marketing/v3/transactional/single-email/send", endpoint="hubspot_single_send",
+                     methods=["POST"]),
                 Rule("/slack/api/<api_method>", endpoint="slack", methods=["GET", "POST"]),
             ]
         )
@@ -74,7 +84,8 @@ class StandIns:
         return [r for r in found if (service is None or r.service == service) and r.path.endswith(path_suffix)]
 
     def store_credits(self) -> list[RecordedRequest]:
-        return [r for r in self.recorded(SHOPIFY) if "storeCreditAccountCredit" in str((r.body or {}).get("query"))]
+        """The ``storeCreditAccountCredit`` mutations Shopify was sent."""
+        return [r for r in self.recorded(SHOPIFY) if _operation(r.body) == "storeCreditAccountCredit"]
 
     # -- WSGI ----------------------------------------------------------------------------------
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -86,8 +97,8 @@ class StandIns:
         adapter = self._routes.bind_to_environ(request.environ)
         try:
             endpoint, args = adapter.match()
-        except Exception:  # NotFound, MethodNotAllowed: answer like an unknown API path
-            return _json({"message": f"no stand-in for {request.method} {request.path}"}, 404)
+        except HTTPException as exc:  # NotFound, MethodNotAllowed: answer like an unknown API path
+            return _json({"message": f"no stand-in for {request.method} {request.path}"}, exc.code or 404)
         body = request.get_json(silent=True) if request.method == "POST" else None
         service = request.path.split("/", 2)[1]
         with self._lock:
@@ -101,16 +112,48 @@ class StandIns:
 
     # -- Shopify Admin GraphQL -----------------------------------------------------------------
     def _shopify_graphql(self, request: Request, body: dict[str, Any], version: str) -> Response:
-        query, variables = str(body.get("query") or ""), body.get("variables") or {}
-        if "storeCreditAccountCredit" in query:
+        variables = body.get("variables") or {}
+        operation = _operation(body)
+        if operation == "storeCreditAccountCredit":
             return _json({"data": {"storeCreditAccountCredit": self._credit(variables)}})
-        if "storeCreditAccounts" in query:
+        if operation == "recentStoreCredits":
             account = self._state.accounts.get(str(variables.get("customerId")))
             nodes = [account] if account else []
             return _json({"data": {"customer": {"id": variables.get("customerId"), "storeCreditAccounts": {"nodes": nodes}}}})
-        if "shop" in query:
+        if operation == "tagsAdd":
+            owner = str(variables.get("id"))
+            self._state.tags.setdefault(owner, set()).update(str(t) for t in variables.get("tags") or [])
+            return _json({"data": {"tagsAdd": {"node": {"id": owner}, "userErrors": []}}})
+        if operation == "discountCodeBasicCreate":
+            return _json({"data": {"discountCodeBasicCreate": self._discount(variables.get("basicCodeDiscount") or {})}})
+        if operation == "codeDiscountNodeByCode":
+            node = self._state.discounts.get(str(variables.get("code") or "").upper())
+            return _json({"data": {"codeDiscountNodeByCode": node}})
+        if operation == "shopName":
             return _json({"data": {"shop": {"name": "Red Hill Fresh"}}})
-        return _json({"errors": [{"message": "stand-in does not know this query", "extensions": {"code": "BAD_REQUEST"}}]})
+        return _json({"errors": [{"message": f"the stand-in does not answer {operation or 'this query'}",
+                                  "extensions": {"code": "UNSUPPORTED_BY_STAND_IN"}}]})
+
+    def _discount(self, basic: dict[str, Any]) -> dict[str, Any]:
+        code = str(basic.get("code") or "")
+        if code.upper() in self._state.discounts:
+            return {"codeDiscountNode": None, "userErrors": [
+                {"field": ["basicCodeDiscount", "code"], "code": "TAKEN", "message": "Code must be unique. Please try a different code."}
+            ]}
+        eligibility = "context" if "context" in basic else "customerSelection"
+        customers = ((basic.get(eligibility) or {}).get("customers") or {}).get("add") or []
+        node = {
+            "id": f"gid://shopify/DiscountCodeNode/{next(self._state.ids)}",
+            "codeDiscount": {
+                "title": basic.get("title"),
+                "startsAt": basic.get("startsAt"),
+                "endsAt": basic.get("endsAt"),
+                "codes": {"nodes": [{"code": code}]},
+                eligibility: {"customers": [{"id": c} for c in customers]},
+            },
+        }
+        self._state.discounts[code.upper()] = node
+        return {"codeDiscountNode": node, "userErrors": []}
 
     def _credit(self, variables: dict[str, Any]) -> dict[str, Any]:
         money = (variables.get("creditInput") or {}).get("creditAmount") or {}
@@ -200,6 +243,18 @@ class StandIns:
         ]
         return _json({"total": len(results), "results": results})
 
+    def _hubspot_single_send(self, request: Request, body: dict[str, Any]) -> Response:
+        message = body.get("message") or {}
+        if not isinstance(body.get("emailId"), int) or not message.get("to"):
+            return _json({"status": "error", "category": "VALIDATION_ERROR", "message": "emailId and message.to are required"},
+                         400)
+        send_id = str(message.get("sendId") or next(self._state.ids))
+        result = "IDEMPOTENT_IGNORE" if send_id in self._state.sends else "SENT"
+        self._state.sends.add(send_id)
+        now = _now()
+        return _json({"requestedAt": now, "startedAt": now, "completedAt": now, "statusId": f"status-{next(self._state.ids)}",
+                      "status": "COMPLETE", "sendResult": result})
+
     # -- Slack Web API -------------------------------------------------------------------------
     def _slack(self, request: Request, body: dict[str, Any], api_method: str) -> Response:
         if not request.headers.get("Authorization", "").startswith("Bearer "):
@@ -212,9 +267,23 @@ class StandIns:
                        "metadata": body.get("metadata")}
             self._state.messages.append(message)
             return _json({"ok": True, "channel": SLACK_CHANNEL_ID, "ts": ts, "message": message})
+        if api_method in ("chat.update", "conversations.history"):
+            channel = str(body.get("channel") or request.args.get("channel") or "")
+            if not CHANNEL_ID.fullmatch(channel):  # like Slack: these take a conversation ID, not a #name
+                return _json({"ok": False, "error": "channel_not_found"})
+        if api_method == "chat.update":
+            return _json({"ok": True, "channel": body.get("channel"), "ts": body.get("ts"), "text": body.get("text")})
+        if api_method == "users.lookupByEmail":
+            return _json({"ok": False, "error": "users_not_found"})
         if api_method == "conversations.history":
             return _json({"ok": True, "messages": list(reversed(self._state.messages))[:200], "has_more": False})
         return _json({"ok": False, "error": "unknown_method"})
+
+
+def _operation(body: Any) -> str:
+    """The GraphQL operation's name (``mutation tagsAdd(…)`` → ``tagsAdd``), or ""."""
+    named = OPERATION.search(str((body or {}).get("query") or "")) if isinstance(body, dict) else None
+    return named.group(1) if named else ""
 
 
 def _json(data: Any, status: int = 200) -> Response:

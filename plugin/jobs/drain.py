@@ -63,11 +63,21 @@ def _claim(session: Session, size: int, ids: list[int] | None = None) -> list[Cl
     return [Claimed(r.id, r.workspace_id, r.connection_id, r.platform, r.topic, r.body) for r in rows]
 
 
-def _drain_one_batch(services: Services, size: int) -> tuple[int, bool]:
+class _BatchFailed(Exception):
+    """A batch raised something other than a transient database error: the rows to isolate."""
+
+    def __init__(self, ids: list[int]) -> None:
+        super().__init__(f"batch of {len(ids)} inbox rows failed")
+        self.ids = ids
+
+
+def _run_batch(services: Services, size: int, ids: list[int] | None = None) -> tuple[int, bool]:
+    """Claim, apply and commit one batch; a deadlock or serialisation failure runs it again."""
     for attempt in range(DEADLOCK_RETRIES):
         session = services.sessions()
+        claimed: list[Claimed] = []
         try:
-            claimed = _claim(session, size)
+            claimed = _claim(session, size, ids)
             if not claimed:
                 session.rollback()
                 return 0, False
@@ -80,58 +90,67 @@ def _drain_one_batch(services: Services, size: int) -> tuple[int, bool]:
                 time.sleep(0.01 * (attempt + 1))
                 continue
             raise
-        except Exception:
+        except Exception as exc:
             session.rollback()
-            log.exception("batch of %d inbox rows failed; retrying them one by one", size)
-            return _one_by_one(services, [c.id for c in claimed]), False
+            raise _BatchFailed([c.id for c in claimed]) from exc
         finally:
             session.close()
     return 0, False
+
+
+def _drain_one_batch(services: Services, size: int) -> tuple[int, bool]:
+    try:
+        return _run_batch(services, size)
+    except _BatchFailed as failure:
+        log.exception("batch of %d inbox rows failed; retrying them one by one", len(failure.ids))
+        for delivery_id in failure.ids:
+            _one(services, delivery_id)
+        return len(failure.ids), False
+
+
+def _one(services: Services, delivery_id: int) -> None:
+    """One row on its own: applied, or marked failed with its error (visible, replayable).
+
+    A transient database error that outlasts the retries leaves the row pending for the
+    sweeper: a good delivery is never marked failed for the database's sake.
+    """
+    try:
+        _run_batch(services, 1, [delivery_id])
+    except OperationalError:
+        log.exception("inbox row %s hit a database error; it stays pending", delivery_id)
+    except _BatchFailed as failure:
+        cause = failure.__cause__ or failure
+        log.error("inbox row %s failed: %r", delivery_id, cause)
+        with services.sessions() as session:
+            session.execute(
+                update(INBOX)
+                .where(INBOX.c.id == delivery_id)
+                .values(
+                    status=inbox_status.FAILED,
+                    attempts=INBOX.c.attempts + 1,
+                    error=f"{type(cause).__name__}: {cause}"[:2000],
+                    processed_at=utcnow(),
+                )
+            )
+            session.commit()
 
 
 def _apply(session: Session, claimed: list[Claimed]) -> None:
     result = process(session, claimed)
     award(session, result.crossings)
     now = utcnow()
-    table = INBOX
     if result.processed:
         session.execute(
-            update(table)
-            .where(table.c.id.in_(result.processed))
-            .values(status=inbox_status.PROCESSED, processed_at=now, attempts=table.c.attempts + 1, error=None)
+            update(INBOX)
+            .where(INBOX.c.id.in_(result.processed))
+            .values(status=inbox_status.PROCESSED, processed_at=now, attempts=INBOX.c.attempts + 1, error=None)
         )
     for delivery_id, error in result.failed.items():
         session.execute(
-            update(table)
-            .where(table.c.id == delivery_id)
-            .values(status=inbox_status.FAILED, processed_at=now, attempts=table.c.attempts + 1, error=error[:2000])
+            update(INBOX)
+            .where(INBOX.c.id == delivery_id)
+            .values(status=inbox_status.FAILED, processed_at=now, attempts=INBOX.c.attempts + 1, error=error[:2000])
         )
-
-
-def _one_by_one(services: Services, ids: list[int]) -> int:
-    table = INBOX
-    for delivery_id in ids:
-        with services.sessions() as session:
-            try:
-                claimed = _claim(session, 1, [delivery_id])
-                if claimed:
-                    _apply(session, claimed)
-                session.commit()
-            except Exception as exc:
-                session.rollback()
-                log.exception("inbox row %s failed", delivery_id)
-                session.execute(
-                    update(table)
-                    .where(table.c.id == delivery_id)
-                    .values(
-                        status=inbox_status.FAILED,
-                        attempts=table.c.attempts + 1,
-                        error=f"{type(exc).__name__}: {exc}"[:2000],
-                        processed_at=utcnow(),
-                    )
-                )
-                session.commit()
-    return len(ids)
 
 
 def _is_retryable(exc: DBAPIError) -> bool:

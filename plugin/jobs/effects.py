@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -32,6 +32,7 @@ from connectors.payloads import (
 )
 from connectors.registry import connector_class
 from plugin import connections
+from plugin.celebrations.prepare import PREPARE, Wait
 from plugin.db import utcnow
 from plugin.models import Connection, Effect
 from plugin.models import effect as status
@@ -71,6 +72,7 @@ class _Claim:
     kind: str
     connection_id: uuid.UUID | None
     request: dict[str, Any]
+    payload: dict[str, Any]
     attempts: int
     marked_at: datetime
     recovering_since: datetime | None  # set when a crashed attempt may have gone through
@@ -120,6 +122,7 @@ def _claim(services: Services, size: int) -> list[_Claim]:
             kind=r.kind,
             connection_id=r.connection_id,
             request=(r.payload or {}).get("request") or {},
+            payload=dict(r.payload or {}),
             attempts=r.attempts + 1,
             marked_at=now,
             recovering_since=r.in_flight_at if r.status == status.IN_FLIGHT else None,
@@ -130,6 +133,10 @@ def _claim(services: Services, size: int) -> list[_Claim]:
 
 def _run_one(services: Services, http: HttpClient, claim: _Claim) -> None:
     try:
+        prepared = _prepare(services, claim)
+        if prepared is None:
+            return
+        claim = prepared
         result = _perform(services, http, claim)
     except ConnectorError as exc:
         _record_failure(services, claim, exc)
@@ -138,8 +145,37 @@ def _run_one(services: Services, http: HttpClient, claim: _Claim) -> None:
         log.exception("effect %s crashed", claim.id)
         _record_failure(services, claim, ConnectorError(f"{type(exc).__name__}: {exc}", permanent=True))
         return
+    # What the platform created (a coupon's code, a discount's end) is kept for the celebration email.
+    kept = {"payload": {**claim.payload, "result": result.detail}} if result.detail else {}
     _finish(services, claim, status=status.SUCCEEDED, external_id=result.external_id, last_error=None,
-            completed_at=utcnow())
+            completed_at=utcnow(), **kept)
+
+
+def _prepare(services: Services, claim: _Claim) -> _Claim | None:
+    """Build a request its kind can only build at run time (an email written from the rewards
+    actually given). None when it has to wait: rescheduled without using an attempt."""
+    prepare = PREPARE.get(claim.kind)
+    if prepare is None or claim.request:
+        return claim  # nothing to build, or built by an earlier attempt: resend exactly that
+    with services.sessions() as session:
+        effect = session.execute(
+            select(Effect)
+            .where(Effect.id == claim.id, Effect.status == status.IN_FLIGHT, Effect.in_flight_at == claim.marked_at)
+            .with_for_update()
+        ).scalar_one_or_none()
+        if effect is None:
+            return None  # reclaimed by another worker meanwhile
+        outcome = prepare(session, effect)
+        if isinstance(outcome, Wait):
+            effect.status, effect.attempts = status.PENDING, claim.attempts - 1
+            effect.next_attempt_at, effect.last_error = outcome.until, outcome.reason
+            session.commit()
+            services.queue.enqueue_at(outcome.until, run_effects, LANE)
+            return None
+        payload = {**(effect.payload or {}), "request": outcome}
+        effect.payload = payload
+        session.commit()
+    return replace(claim, request=outcome, payload=payload)
 
 
 def _perform(services: Services, http: HttpClient, claim: _Claim) -> EffectResult:

@@ -18,7 +18,7 @@ from typing import Any
 
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
+from rq import Queue, Retry
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,18 @@ class JobQueue:
     def _forget_flag(self, lane: str) -> None:
         with contextlib.suppress(RedisError):
             self.redis.delete(self._flag(lane))  # type: ignore[union-attr]
+
+    def enqueue(self, func: Callable[..., Any], *args: Any, retry: Retry | None = None) -> None:
+        """Run ``func(*args)`` once in a worker (inline without Redis, or when Redis is down:
+        the caller has already committed what the job needs, and must not lose the work)."""
+        if self.rq is not None:
+            try:
+                self.rq.enqueue(func, *args, retry=retry, job_timeout=JOB_TIMEOUT_SECONDS, result_ttl=0,
+                                failure_ttl=86_400)
+                return
+            except RedisError as exc:
+                log.warning("could not enqueue %s (%s); running it here", getattr(func, "__name__", func), exc)
+        func(*args)
 
     def enqueue_at(self, when: datetime, func: Callable[..., Any], lane: str) -> None:
         """Run ``func(lane)`` no sooner than ``when`` (a retry after backoff).

@@ -48,6 +48,20 @@ class ActiveDefinition:
         )
 
 
+_parsed: dict[tuple[uuid.UUID, datetime], ActiveDefinition] = {}
+
+
+def _active(row: MilestoneDefinition) -> ActiveDefinition:
+    """Parsing a condition costs far more than reading it; every batch reads, few rows change."""
+    key = (row.id, row.updated_at)
+    found = _parsed.get(key)
+    if found is None:
+        if len(_parsed) > 10_000:
+            _parsed.clear()
+        found = _parsed[key] = ActiveDefinition.of(row)
+    return found
+
+
 def enabled_definitions(session: Session, workspace_ids: set[uuid.UUID]) -> dict[uuid.UUID, list[ActiveDefinition]]:
     rows = session.execute(
         select(MilestoneDefinition)
@@ -56,5 +70,5 @@ def enabled_definitions(session: Session, workspace_ids: set[uuid.UUID]) -> dict
     ).scalars()
     found: dict[uuid.UUID, list[ActiveDefinition]] = {ws: [] for ws in workspace_ids}
     for row in rows:
-        found[row.workspace_id].append(ActiveDefinition.of(row))
+        found[row.workspace_id].append(_active(row))
     return found

@@ -31,7 +31,16 @@ from connectors.payloads import (
 from connectors.registry import CONNECTORS
 from plugin.db import upsert_statement, utcnow
 from plugin.milestones import wording
-from plugin.models import Connection, Customer, CustomerIdentity, Effect, Workspace
+from plugin.milestones.definitions import ActiveDefinition
+from plugin.models import (
+    Connection,
+    Customer,
+    CustomerIdentity,
+    CustomerMilestone,
+    Effect,
+    MilestoneDefinition,
+    Workspace,
+)
 from plugin.models import effect as status
 
 if TYPE_CHECKING:
@@ -112,6 +121,54 @@ def plan_effects(session: Session, awarded: list[tuple[dict[str, Any], Crossing]
         )
 
 
+def plan_action(
+    session: Session,
+    milestone: CustomerMilestone,
+    action: dict[str, Any],
+    idempotency_key: str,
+    note: dict[str, Any] | None = None,
+) -> tuple[int | None, str | None]:
+    """Plan one more recognition for a milestone that already exists (a CSM's Slack button, an
+    admin's action), routed and held exactly like the ones planned when it was awarded.
+
+    Returns the effect's id and its status, or the existing effect's id and None when this
+    idempotency key was planned before.
+    """
+    from plugin.milestones.award import Crossing
+
+    definition_row = session.get(MilestoneDefinition, milestone.definition_id)
+    if definition_row is None:
+        raise LookupError(f"milestone {milestone.id} has no definition")
+    crossing = Crossing(
+        workspace_id=milestone.workspace_id,
+        customer_id=milestone.customer_id,
+        definition=ActiveDefinition.of(definition_row),
+        occurrence=milestone.occurrence,
+        value=milestone.milestone_value or "",
+        achieved_at=milestone.achieved_at,
+        customer_since=None,
+        metrics=dict((milestone.context or {}).get("metrics") or {}),
+        source="requested later",
+    )
+    facts = {"id": milestone.id, "status": milestone.status, "time_to_milestone": milestone.time_to_milestone}
+    row = _plan_one(_Context(session, [(facts, crossing)]), facts, crossing, 0, action)
+    row["idempotency_key"] = idempotency_key
+    if note:
+        row["payload"] = {**row["payload"], **note}
+    if milestone.status in ("historical", "rejected"):
+        row.update(status=status.CANCELLED, last_error=f"the milestone is {milestone.status}: nothing to celebrate")
+    table = Effect.__table__
+    new_id = session.execute(
+        upsert_statement(session, table)
+        .values(row)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(table.c.id)
+    ).scalar_one_or_none()
+    if new_id is None:
+        return session.scalar(select(Effect.id).where(Effect.idempotency_key == idempotency_key)), None
+    return new_id, str(row["status"])
+
+
 def _plan_one(
     context: _Context, milestone: dict[str, Any], crossing: Crossing, index: int, action: dict[str, Any]
 ) -> dict[str, Any]:
@@ -137,12 +194,14 @@ def _plan_one(
     held = kind.is_reward and milestone["status"] == "pending_review"
     if kind.capability is None:
         title = str(action.get("title") or crossing.definition.name)
-        return {**row, "status": status.OPEN_TASK, "payload": {"action": action, "title": title}}
+        return {**row, "status": status.HELD if held else status.OPEN_TASK, "payload": {"action": action, "title": title}}
     candidates = context.capable(crossing.workspace_id, kind.capability)
     if kind.in_customers_store:
         # Rewards go to the store the customer shops at: a connection they have an id on.
         known = context.identities[crossing.customer_id]
         candidates = [c for c in candidates if c.id in known]
+    if kind_name == "email":
+        candidates = _email_senders(candidates)
     if not candidates:
         return {
             **row,
@@ -150,6 +209,8 @@ def _plan_one(
             "last_error": f"no connected platform can {kind.capability.value} for this customer",
         }
     connection = candidates[0]
+    if kind_name == "email":  # written when it runs, from the rewards actually given (plugin.celebrations)
+        return {**row, "connection_id": connection.id, "status": status.HELD if held else status.PENDING}
     try:
         payload = _payload(context, milestone, crossing, action, kind_name, connection)
     except ValueError as exc:
@@ -246,6 +307,19 @@ def _payload(
     return {"customer_id": str(customer.id), "milestone": definition.name, "value": crossing.value}
 
 
+def _email_senders(candidates: list[Connection]) -> list[Connection]:
+    """Dedicated email platforms (Klaviyo, SMTP) before a CRM that can also send (HubSpot), and a
+    connection only once the settings its schema marks ``enables: send_email`` are filled in, so
+    a HubSpot connected for notes alone is not picked to send mail."""
+
+    def configured(connection: Connection) -> bool:
+        fields = CONNECTORS[connection.platform].settings_schema._declared_fields
+        needed = [n for n, f in fields.items() if f.metadata.get("enables") == Capability.SEND_EMAIL.value]
+        return all((connection.settings or {}).get(n) for n in needed)
+
+    return sorted((c for c in candidates if configured(c)), key=lambda c: CONNECTORS[c.platform].kind != "email")
+
+
 def _discount(
     context: _Context,
     milestone: dict[str, Any],
@@ -260,7 +334,7 @@ def _discount(
     if (percentage is None) == (amount is None):
         raise ValueError("a discount code recognition needs exactly one of 'percentage' or 'amount'")
     prefix = str(action.get("code_prefix") or "THANKS").upper()
-    suffix = uuid.UUID(str(milestone["id"])).hex[:6].upper()
+    suffix = uuid.UUID(str(milestone["id"])).hex[:10].upper()
     starts = utcnow()
     valid_days = action.get("valid_days")
     workspace = context.workspaces[crossing.workspace_id]

@@ -177,10 +177,12 @@ class _Applier:
     def _apply_metric(self, customer_id: uuid.UUID, event: MetricChanged) -> None:
         state = self.state.customers[customer_id]
         before = dict(state.metrics)
+        seen = state.observed.get(event.metric)
         if event.increment is not None:
+            if seen is not None and event.occurred_at <= seen:
+                return  # already inside the absolute reading taken at `seen`
             state.metrics[event.metric] = before.get(event.metric, ZERO) + event.increment
         else:
-            seen = state.observed.get(event.metric)
             if seen is not None and event.occurred_at < seen:
                 return  # an older reading arriving late never moves a counter backwards
             value = event.value

@@ -11,7 +11,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, tuple_
+from sqlalchemy import insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from plugin.db import upsert_statement
@@ -55,6 +55,7 @@ def resolve(session: Session, refs: Iterable[tuple[RefKey, CustomerRef]]) -> dic
             if key.external_id and (key.connection_id, key.external_id) in known:
                 found[key] = known[(key.connection_id, key.external_id)]
 
+    _fill_missing_emails(session, {k: found[k] for k in found if k.email})
     missing = [k for k in wanted if k not in found]
     by_email = sorted({(k.workspace_id, k.email) for k in missing if k.email}, key=str)
     if by_email:
@@ -100,6 +101,27 @@ def resolve(session: Session, refs: Iterable[tuple[RefKey, CustomerRef]]) -> dic
             .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
         )
     return found
+
+
+def _fill_missing_emails(session: Session, known: dict[RefKey, uuid.UUID]) -> None:
+    """A customer first known only by an id gets the email a later event brings — unless
+    another customer of the workspace already has it (merging people is an admin's call)."""
+    if not known:
+        return
+    without = set(
+        session.execute(
+            select(Customer.id).where(Customer.id.in_(set(known.values())), Customer.email.is_(None))
+        ).scalars()
+    )
+    for key, customer_id in sorted(known.items(), key=lambda item: str(item[1])):
+        if customer_id not in without:
+            continue
+        taken = session.scalar(
+            select(Customer.id).where(Customer.workspace_id == key.workspace_id, Customer.email == key.email)
+        )
+        if taken is None:
+            session.execute(update(Customer).where(Customer.id == customer_id).values(email=key.email))
+            without.discard(customer_id)
 
 
 def _customers_by_email(

@@ -35,6 +35,6 @@ def normalize(deliveries: list[Claimed]) -> tuple[Parsed, dict[int, str]]:
             continue
         try:
             parsed.append((delivery, source.normalize(delivery.topic, json.loads(delivery.body))))
-        except (MalformedDelivery, ValueError, TypeError, KeyError) as exc:
+        except (MalformedDelivery, ValueError, TypeError, KeyError, RecursionError) as exc:
             failed[delivery.id] = f"{type(exc).__name__}: {exc}"
     return parsed, failed

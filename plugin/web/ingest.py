@@ -80,12 +80,14 @@ def receive(platform: str, connection_id: str | None) -> Any:
             if not verdict.ok:
                 log.info("rejected %s webhook for %s: %s", platform, connection.id, verdict.reason)
                 return _error(401, f"signature verification failed: {verdict.reason}")
-            if connection.status == "uninstalled":
-                return jsonify(status="ignored", reason="connection is uninstalled"), 200
             try:
                 items = source.items(body, headers)
             except MalformedDelivery as exc:
                 return _error(400, str(exc))
+            if connection.status != "active":
+                items = [i for i in items if i.topic in source.after_uninstall_topics]
+                if not items:
+                    return jsonify(status="ignored", reason=f"connection is {connection.status}"), 200
             first_new = _store(session, connection, items)
             session.commit()
     except SQLAlchemyError:
@@ -117,11 +119,14 @@ def _store(session: Any, connection: connections.ConnectionView, items: list[Any
     ]
     if not rows:
         return None
+    # Rows passed as parameters (not baked into VALUES) keep the statement cacheable: it is
+    # compiled once per process instead of on every webhook.
     statement = (
         upsert_statement(session, InboxDelivery.__table__)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["connection_id", "delivery_key"])
         .returning(InboxDelivery.__table__.c.id)
     )
-    ids = session.execute(statement).scalars().all()
+    ids = session.execute(statement, rows).scalars().all() if len(rows) > 1 else (
+        session.execute(statement, rows[0]).scalars().all()
+    )
     return min(ids) if ids else None

@@ -53,4 +53,4 @@ def test_the_first_order_puts_a_trophy_note_on_the_contact_and_alerts_the_csm(cl
     actions = [b for b in blocks if b["type"] == "actions"][0]["elements"]
     assert [a["text"]["text"] for a in actions] == [
         "Send Celebration Email", "Request Social Permission", "Mark Celebrated"]
-    assert posts[0]["channel"] == "C0CSM"
+    assert posts[0]["channel"] == "C0CSM01"

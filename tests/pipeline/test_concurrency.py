@@ -10,6 +10,7 @@ one credit call, one note and one Slack post.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -255,18 +256,14 @@ class Pipeline:
     def stop(self) -> None:
         for process in self.workers:
             if process.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         for process in self.workers:
             try:
                 process.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(process.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 process.wait(timeout=5)
         self.server.shutdown()
         self.server.server_close()
@@ -331,7 +328,7 @@ def connected(rq_app: Flask, workspace: Any, stand_in: PlatformStandIn) -> dict[
         "hubspot": add_connection(rq_app, workspace.id, "hubspot", {
             "access_token": "pat-test", "client_secret": "hs-secret", "base_url": f"{stand_in.url}/hubspot"}),
         "slack": add_connection(rq_app, workspace.id, "slack", {
-            "bot_token": "xoxb-test", "signing_secret": "slack-secret", "channel": "C0CSM",
+            "bot_token": "xoxb-test", "signing_secret": "slack-secret", "channel": "C0CSM01",
             "base_url": f"{stand_in.url}/slack/api"}),
     }
 

@@ -666,9 +666,7 @@ def test_app_uninstalled_becomes_connection_uninstalled() -> None:
     assert SOURCE.normalize("app/uninstalled", payload) == [ConnectionUninstalled()]
 
 
-@pytest.mark.parametrize("topic", ["customers/data_request", "customers/redact", "shop/redact"])
-def test_privacy_topics_produce_no_events_yet(topic: str) -> None:
-    assert SOURCE.normalize(topic, {"shop_id": 954889, "shop_domain": "jsmith.myshopify.com"}) == []
+# The privacy topics are read in tests/webhooks/test_shopify_privacy.py.
 
 
 def test_unknown_topic_cannot_be_normalised() -> None:
