@@ -21,6 +21,7 @@ from connectors.payloads import (
     DiscountCode,
     EffectResult,
     EmailMessage,
+    FetchedOrder,
     MilestoneAlert,
     StoreCredit,
     TimelineNote,
@@ -45,6 +46,7 @@ class Capability(StrEnum):
     POST_ALERT = "post_alert"
     ADD_CUSTOMER_TAG = "add_customer_tag"
     CREATE_DISCOUNT_CODE = "create_discount_code"
+    FETCH_ORDERS = "fetch_orders"
 
 
 class SettingsSchema(Schema):
@@ -122,6 +124,10 @@ class Connector:
     def webhook_status(self, delivery_url: str, topics: list[str]) -> dict[str, str]:
         """Per topic, whether the platform delivers it to ``delivery_url`` (and healthily)."""
         raise self._unsupported(Capability.REGISTER_WEBHOOKS)
+
+    def changed_orders(self, since: datetime) -> list[FetchedOrder]:
+        """Orders created or changed since ``since`` (reconciliation: webhooks get lost)."""
+        raise self._unsupported(Capability.FETCH_ORDERS)
 
     def add_customer_tag(self, tag: CustomerTag) -> EffectResult:
         """Idempotent on every platform we support: a retry after a crash simply re-adds."""

@@ -128,6 +128,8 @@ class MilestoneAlert:
     health_score: int | None
     celebration_ideas: tuple[str, ...]
     channel: str | None = None
+    # The account's CSM (the CRM owner), whom the alert is routed to (SlackSettings.csm_routing).
+    owner_email: str | None = None
 
 
 def to_json(payload: Any) -> dict[str, Any]:
@@ -172,3 +174,15 @@ def _decode(hint: Any, value: Any) -> Any:
         if getattr(option, "__origin__", None) is tuple:
             return tuple(value)
     return value
+
+
+@dataclass(frozen=True)
+class FetchedOrder:
+    """An order read back from the platform's API for reconciliation, in the platform's own
+    webhook shape (``payload``) so it goes through the same inbound path as a delivery.
+    ``version`` changes whenever the order does (its modification time)."""
+
+    external_id: str
+    version: str
+    topic: str
+    payload: dict[str, Any]

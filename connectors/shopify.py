@@ -24,10 +24,11 @@ from typing import Any, ClassVar
 from marshmallow import fields, validate
 
 from connectors import shopify_discounts as discounts
+from connectors import shopify_orders
 from connectors import shopify_webhooks as subscriptions
 from connectors.base import RECONCILE_SKEW, Capability, Connector, SettingsSchema, as_utc
 from connectors.errors import ConnectorError
-from connectors.payloads import CustomerTag, DiscountCode, EffectResult, StoreCredit
+from connectors.payloads import CustomerTag, DiscountCode, EffectResult, FetchedOrder, StoreCredit
 
 DEFAULT_API_VERSION = "2025-07"
 # ``StoreCreditAccountCreditInput.notify`` exists from 2026-01 on; an older version rejects the
@@ -122,6 +123,7 @@ class ShopifyConnector(Connector):
             Capability.ADD_CUSTOMER_TAG,
             Capability.CREATE_DISCOUNT_CODE,
             Capability.REGISTER_WEBHOOKS,
+            Capability.FETCH_ORDERS,
         }
     )
     settings_schema: ClassVar[type[SettingsSchema]] = ShopifySettings
@@ -257,6 +259,14 @@ class ShopifyConnector(Connector):
     @staticmethod
     def _same_money(money: dict[str, Any], credit: StoreCredit) -> bool:
         return money["currencyCode"] == credit.amount.currency and Decimal(money["amount"]) == credit.amount.amount
+
+    def changed_orders(self, since: datetime) -> list[FetchedOrder]:
+        """Orders updated since ``since``, in webhook shape; see :mod:`connectors.shopify_orders`."""
+        headers = {"X-Shopify-Access-Token": self.setting("access_token"), "Accept": "application/json"}
+        base = f"{self.base_url}/admin/api/{self.api_version}"
+        return shopify_orders.changed_orders(
+            lambda url, params: self.http.request("GET", url, params=params, headers=headers), base, since
+        )
 
     def graphql(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         """``data`` of one Admin GraphQL call, or a ConnectorError for any layer of failure.

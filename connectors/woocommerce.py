@@ -34,7 +34,7 @@ from marshmallow import fields
 from connectors.base import Capability, Connector, SettingsSchema, as_utc
 from connectors.errors import ConnectorError
 from connectors.http import excerpt
-from connectors.payloads import CustomerTag, DiscountCode, EffectResult, StoreCredit
+from connectors.payloads import CustomerTag, DiscountCode, EffectResult, FetchedOrder, StoreCredit
 
 API_PATH = "/wp-json/wc/v3"
 PAGE_SIZE = 100  # the REST API's maximum per_page
@@ -100,6 +100,7 @@ class WooCommerceConnector(Connector):
             Capability.APPLY_STORE_CREDIT,
             Capability.ADD_CUSTOMER_TAG,
             Capability.CREATE_DISCOUNT_CODE,
+            Capability.FETCH_ORDERS,
         }
     )
     settings_schema: ClassVar[type[SettingsSchema]] = WooCommerceSettings
@@ -272,11 +273,24 @@ class WooCommerceConnector(Connector):
                 by_topic.setdefault(str(hook["topic"]), []).append(hook)
         return by_topic
 
-    def _every(self, resource: str) -> list[dict[str, Any]]:
+    def changed_orders(self, since: datetime) -> list[FetchedOrder]:
+        """Orders modified after ``since``, as the REST API returns them — the same JSON as an
+        ``order.updated`` webhook (https://woocommerce.github.io/woocommerce-rest-api-docs/
+        #list-all-orders: ``modified_after``, ``dates_are_gmt``)."""
+        after = as_utc(since).strftime("%Y-%m-%dT%H:%M:%S")
+        orders = self._every("orders", {"modified_after": after, "dates_are_gmt": "true", "orderby": "modified",
+                                        "order": "asc"})
+        return [
+            FetchedOrder(str(o["id"]), str(o.get("date_modified_gmt") or ""), "order.updated", o)
+            for o in orders
+            if o.get("id") is not None
+        ]
+
+    def _every(self, resource: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """All pages of a collection (``page``/``per_page``, ``X-WP-TotalPages``)."""
         items: list[dict[str, Any]] = []
         for page in range(1, MAX_PAGES + 1):
-            response = self.send("GET", resource, params={"per_page": PAGE_SIZE, "page": page})
+            response = self.send("GET", resource, params={**(params or {}), "per_page": PAGE_SIZE, "page": page})
             batch = _json_of(response, resource)
             if not isinstance(batch, list):
                 raise ConnectorError(f"woocommerce: unexpected answer listing {resource}")

@@ -86,13 +86,19 @@ def worker(burst: bool, with_scheduler: bool) -> None:
 @click.option("--once", is_flag=True, help="Sweep and scan once, then exit.")
 def scheduler(every: float, once: bool) -> None:
     """Run the periodic work: the daily anniversary scans (each workspace at its local scan
-    hour, catching up missed days) and sweeps for work nobody picked up."""
+    hour, catching up missed days), store reconciliation every 15 minutes (orders whose
+    webhooks were lost; deleted or disabled webhooks re-registered), and sweeps for work
+    nobody picked up."""
     from plugin.app import create_app
     from plugin.jobs.sweeper import sweep
     from plugin.milestones.scan import run_due_scans
+    from plugin.reconcile import reconcile_due
 
     services = create_app().extensions["milestones"]
     while True:
+        for reconciled in reconcile_due(services):
+            click.echo(f"reconciled {reconciled.connection_id}: {reconciled.fetched} changed, "
+                       f"{reconciled.new} new{', error: ' + reconciled.error if reconciled.error else ''}")
         for result in run_due_scans(services.sessions):
             click.echo(f"scanned {result.day} for workspace {result.workspace_id}: "
                        f"{result.candidates} candidates, {result.awarded} milestones")
@@ -138,6 +144,20 @@ def sweep_command() -> None:
 
     create_app()
     click.echo(sweep())
+
+
+@main.command()
+@click.option("--connection", "connection_id", required=True, help="Connection id.")
+def reconcile(connection_id: str) -> None:
+    """Fetch the orders a store changed since the last reconciliation and process them."""
+    from plugin.app import create_app
+    from plugin.reconcile import reconcile_connection
+
+    services = create_app().extensions["milestones"]
+    result = reconcile_connection(services, uuid.UUID(connection_id))
+    if result.error:
+        raise click.ClickException(result.error)
+    click.echo(f"{result.fetched} orders changed, {result.new} were new to us")
 
 
 @main.group()

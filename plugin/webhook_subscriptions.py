@@ -60,7 +60,9 @@ def _run(services: Services, connection_id: uuid.UUID, register: bool) -> dict[s
         except ConnectorError as exc:
             status = {topic: f"error: {exc.message}" for topic in topics}
             row.last_error = exc.message
-        row.webhook_status = {"checked_at": utcnow().isoformat(), "address": url, "topics": status}
+        row.webhook_status = {
+            **(row.webhook_status or {}), "checked_at": utcnow().isoformat(), "address": url, "topics": status,
+        }
         session.commit()
         return status
 

@@ -16,8 +16,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from plugin import connections
+from plugin.inbox import store_items
 from plugin.jobs.drain import drain_inbox
-from plugin.models import InboxDelivery
 from plugin.services import Services
 from webhooks.base import MalformedDelivery
 from webhooks.registry import source_for
@@ -88,7 +88,8 @@ def receive(platform: str, connection_id: str | None) -> Any:
                 items = [i for i in items if i.topic in source.after_uninstall_topics]
                 if not items:
                     return jsonify(status="ignored", reason=f"connection is {connection.status}"), 200
-            first_new = _store(session, connection, items)
+            new_ids = store_items(session, connection.workspace_id, connection.id, connection.platform, items)
+            first_new = new_ids[0] if new_ids else None
             session.commit()
     except SQLAlchemyError:
         log.exception("database unavailable while storing a %s webhook", platform)
@@ -97,36 +98,3 @@ def receive(platform: str, connection_id: str | None) -> Any:
     if first_new is not None:
         services.queue.nudge(drain_inbox, "inbox", job_suffix=str(first_new))
     return jsonify(status="accepted" if first_new is not None else "duplicate"), 200
-
-
-def _store(session: Any, connection: connections.ConnectionView, items: list[Any]) -> int | None:
-    """Insert the items, ignoring ones already stored. The first new row id, or None."""
-    from plugin.db import upsert_statement
-
-    rows = [
-        {
-            "workspace_id": connection.workspace_id,
-            "connection_id": connection.id,
-            "platform": connection.platform,
-            "delivery_key": item.delivery_key,
-            "topic": item.topic,
-            "webhook_id": item.webhook_id,
-            "headers": dict(item.headers or {}),
-            "body": item.body,
-            "status": "pending",
-        }
-        for item in items
-    ]
-    if not rows:
-        return None
-    # Rows passed as parameters (not baked into VALUES) keep the statement cacheable: it is
-    # compiled once per process instead of on every webhook.
-    statement = (
-        upsert_statement(session, InboxDelivery.__table__)
-        .on_conflict_do_nothing(index_elements=["connection_id", "delivery_key"])
-        .returning(InboxDelivery.__table__.c.id)
-    )
-    ids = session.execute(statement, rows).scalars().all() if len(rows) > 1 else (
-        session.execute(statement, rows[0]).scalars().all()
-    )
-    return min(ids) if ids else None

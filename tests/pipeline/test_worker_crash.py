@@ -192,6 +192,21 @@ def test_a_deadlock_during_the_row_by_row_retry_does_not_fail_a_good_delivery(
     assert metric(services, EMAIL, "order_count") == 10
 
 
+def test_a_lost_database_connection_during_the_row_by_row_retry_leaves_that_row_pending_for_the_sweeper(
+    rq_app: Flask, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = store_orders(rq_app, range(1, 11))
+    lost = OperationalError("UPDATE orders …", {}, psycopg.OperationalError("server closed the connection unexpectedly"))
+    fail_write(monkeypatch, RuntimeError("bug in the middle of a batch"), lost)
+
+    drain_inbox()
+
+    assert inbox_statuses(services) == {inbox_status.PROCESSED: rows - 1, inbox_status.PENDING: 1}
+    assert metric(services, EMAIL, "order_count") == 10  # the pending row is order 1's create: no count
+    assert drain_inbox() == 1
+    assert_ten_orders_applied_once(services, rows)
+
+
 # --- a poisoned delivery --------------------------------------------------------------------
 
 
