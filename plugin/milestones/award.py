@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.db import upsert_statement, utcnow
 from plugin.milestones.definitions import ActiveDefinition
 from plugin.milestones.planning import plan_effects
-from plugin.models import CustomerMilestone
+from plugin.milestones.policies import in_holdout
+from plugin.models import CustomerMilestone, Workspace
 
 ACTIVE = "active"
 HISTORICAL = "historical"
@@ -41,6 +43,11 @@ def award(session: Session, crossings: list[Crossing]) -> list[uuid.UUID]:
     if not crossings:
         return []
     now = utcnow()
+    settings = dict(
+        session.execute(
+            select(Workspace.id, Workspace.settings).where(Workspace.id.in_({c.workspace_id for c in crossings}))
+        ).tuples().all()
+    )
     rows: list[dict[str, Any]] = []
     for crossing in crossings:
         definition = crossing.definition
@@ -63,7 +70,15 @@ def award(session: Session, crossings: list[Crossing]) -> list[uuid.UUID]:
                 ),
                 "status": status,
                 "celebrated": False,
-                "context": {"metrics": crossing.metrics, "source": crossing.source},
+                "context": {
+                    "metrics": crossing.metrics,
+                    "source": crossing.source,
+                    **(
+                        {"holdout": True}
+                        if in_holdout(settings.get(crossing.workspace_id) or {}, definition.key, crossing.customer_id)
+                        else {}
+                    ),
+                },
                 "created_at": now,
             }
         )

@@ -15,7 +15,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from connectors.base import Capability
@@ -30,7 +30,7 @@ from connectors.payloads import (
 )
 from connectors.registry import CONNECTORS
 from plugin.db import upsert_statement, utcnow
-from plugin.milestones import wording
+from plugin.milestones import policies, wording
 from plugin.milestones.definitions import ActiveDefinition
 from plugin.models import (
     Connection,
@@ -109,16 +109,51 @@ def plan_effects(session: Session, awarded: list[tuple[dict[str, Any], Crossing]
     if not awarded:
         return
     context = _Context(session, awarded)
+    ledger = policies.CreditLedger(session, set(context.workspaces), set(context.customers))
     rows: list[dict[str, Any]] = []
+    to_review: set[uuid.UUID] = set()
     for milestone, crossing in awarded:
         for index, action in enumerate(crossing.definition.recognition):
-            rows.append(_plan_one(context, milestone, crossing, index, action))
+            row = _plan_one(context, milestone, crossing, index, action)
+            if _apply_policies(context, ledger, milestone, crossing, row):
+                to_review.add(milestone["id"])
+            rows.append(row)
+    if to_review:
+        session.execute(
+            update(CustomerMilestone)
+            .where(CustomerMilestone.id.in_(to_review), CustomerMilestone.status == "active")
+            .values(status="pending_review")
+        )
     if rows:
         session.execute(
             upsert_statement(session, Effect.__table__)
             .values(rows)
             .on_conflict_do_nothing(index_elements=["idempotency_key"])
         )
+
+
+def _apply_policies(
+    context: _Context, ledger: policies.CreditLedger, milestone: dict[str, Any], crossing: Crossing, row: dict[str, Any]
+) -> bool:
+    """Let the workspace's money rules and the customer's opt-outs hold or cancel ``row``.
+    True when the milestone must now wait for review (a budget or cap was reached)."""
+    kind = KINDS.get(row["kind"])
+    if kind is None or row["status"] not in (status.PENDING, status.HELD, status.OPEN_TASK):
+        return False
+    verdict = policies.judge(
+        ledger,
+        context.workspaces[crossing.workspace_id],
+        context.customers[crossing.customer_id],
+        row["kind"],
+        kind.is_reward,
+        milestone.get("context") or {},
+        (row.get("payload") or {}).get("request"),
+        utcnow(),
+    )
+    if verdict is None:
+        return False
+    row["status"], row["last_error"] = verdict.status, verdict.reason
+    return verdict.needs_review
 
 
 def plan_action(
@@ -272,6 +307,7 @@ def _payload(
             health_score=customer.health_score,
             celebration_ideas=tuple(action.get("ideas") or PRD_CELEBRATION_IDEAS),
             channel=action.get("channel"),
+            owner_email=customer.owner_email,
         )
         return to_json(alert)
     if kind == "store_credit":
