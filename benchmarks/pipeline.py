@@ -37,10 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
-from redis import Redis  # noqa: E402
-
 import stream as stream_module  # noqa: E402
 import support  # noqa: E402
+from redis import Redis  # noqa: E402
 from standin import StandIn  # noqa: E402
 from support import BENCH_DIR, CpuMeter, log  # noqa: E402
 
@@ -61,9 +60,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=8, help="load generator connections")
     p.add_argument("--dup-fraction", type=float, default=0.10)
-    p.add_argument("--one-events", type=int, default=4000, help="inbox rows drained in the batch-size-1 run")
+    p.add_argument("--one-events", type=int, default=2000, help="inbox rows drained in the batch-size-1 run")
     p.add_argument("--history-prior", type=int, default=5000)
-    p.add_argument("--history-events", type=int, default=400)
+    p.add_argument("--history-events", type=int, default=200)
     p.add_argument("--history-batch-sizes", default="1,100")
     p.add_argument("--server-cpus", default="1", help="taskset list for gunicorn")
     p.add_argument("--loadgen-cpus", default="0", help="taskset list for the load generator")
@@ -77,6 +76,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--skip", default="", help="comma list of phases to skip: ingest,bare,e2e,one,history")
     p.add_argument("--json", help="write all results to this file")
     p.add_argument("--strict", action="store_true", help="exit 2 when a target is missed")
+    p.add_argument("--quiet-wait", type=float, default=10.0,
+                   help="before each timed phase, wait up to this many seconds for other processes to go quiet")
     return p.parse_args()
 
 
@@ -130,6 +131,10 @@ class Bench:
             self.database_url, shop_domain=SHOP_DOMAIN, secret=SHOP_SECRET, base_url=self.standin.url)
         others = support.sql(self.database_url, "SELECT platform FROM connections")
         assert others == [("shopify",)], f"the bench workspace must have only a Shopify connection: {others}"
+        self.credit_keys = tuple(sorted(
+            key for key, recognition in support.sql(self.database_url, "SELECT key, recognition FROM milestone_definitions")
+            if any(action.get("kind") == "store_credit" for action in recognition or ())))
+        self.expected_all = stream_module.expected_outcome(self.stream.warmup + self.stream.deliveries, self.credit_keys)
 
     def loadgen(self, name: str, port: int) -> dict:
         out = subprocess.run(
@@ -148,14 +153,19 @@ class Bench:
             warm = self.loadgen("warmup", port)
             if warm["statuses"] != {"200": len(self.stream.warmup)}:
                 raise SystemExit(f"{app} warm-up answered {warm['statuses']}; see {server.log}")
-            time.sleep(0.3)
+            background = support.wait_for_quiet(self.args.quiet_wait)
             meter = CpuMeter({"server": lambda: support.descendants(server.pid),
                               "postgres": lambda: support.pg_backends(self.database_url),
                               "redis": redis_pids})
             with meter:
                 result = self.loadgen("timed", port)
             result["cpu"] = meter.summary()
+            result["background_before_cpus"] = background
             result["loadgen_cpus"] = round(result["cpu_seconds"] / result["seconds"], 2)
+            result["cpu"]["rest_cpus"] = round(max(0.0, result["cpu"]["rest_cpus"] - result["loadgen_cpus"]), 2)
+            n = len(self.stream.deliveries)
+            result["server_cpu_ms_per_request"] = meter.used["server"] / n * 1000
+            result["postgres_cpu_ms_per_request"] = meter.used["postgres"] / n * 1000
         finally:
             support.stop(server)
         if result["statuses"] != {"200": len(self.stream.deliveries)}:
@@ -180,6 +190,7 @@ class Bench:
                    for i, cpus in enumerate(self.worker_cpus)]
         try:
             self._wait_workers(len(workers), workers)
+            background = support.wait_for_quiet(self.args.quiet_wait)
             meter = CpuMeter({"workers": lambda: [p for w in workers for p in support.descendants(w.pid)],
                               "postgres": lambda: support.pg_backends(self.database_url),
                               "redis": redis_pids})
@@ -189,7 +200,9 @@ class Bench:
 
                 JobQueue(self.redis).nudge(drain_inbox, "inbox", job_suffix=f"bench-{name}")
                 started = time.perf_counter()
-                inbox_seconds = self._poll(conn, "SELECT count(*) FROM inbox WHERE status = 'pending'", started)
+                waits: list[int] = []
+                inbox_seconds = self._poll(conn, "SELECT count(*) FROM inbox WHERE status = 'pending'", started,
+                                           waits)
                 effects_seconds = self._poll(
                     conn, "SELECT count(*) FROM effects WHERE status IN ('pending', 'in_flight')", started)
         finally:
@@ -203,12 +216,17 @@ class Bench:
             "events_per_s": rows / inbox_seconds,
             "effects_settled_seconds": effects_seconds,
             "milestones": expected.milestone_count,
-            "credits": sum(self.standin.calls.values()),
+            "standin_calls": sum(self.standin.calls.values()),
             "effects": {f"{k}:{s}": n for (k, s), n in sorted(outcome.effects.items())},
             "cpu": meter.summary(),
+            "background_before_cpus": background,
+            "workers_cpu_ms_per_event": meter.used["workers"] / rows * 1000,
+            # mean number of worker transactions waiting on a row lock (of 2), sampled while draining
+            "lock_waiters": sum(waits) / max(1, len(waits)),
+            "postgres_cpu_ms_per_event": meter.used["postgres"] / rows * 1000,
         }
         if outcome.problems:
-            log(f"OUTCOME MISMATCH in {name} ({len(outcome.problems)} problems):")
+            log(f"OUTCOME MISMATCH in {name} ({len(outcome.problems)} problems; worker logs in {self.tmp}):")
             for problem in outcome.problems[:25]:
                 log(f"  {problem}")
             raise SystemExit(1)
@@ -228,27 +246,39 @@ class Bench:
             time.sleep(0.1)
         raise SystemExit("RQ workers did not register")
 
-    @staticmethod
-    def _poll(conn: psycopg.Connection, query: str, started: float, timeout: float = 900) -> float:
+    def _poll(self, conn: psycopg.Connection, query: str, started: float, waits: list[int] | None = None,
+              stall: float = 60) -> float:
+        last, last_change = None, time.perf_counter()
         while True:
-            if conn.execute(query).fetchone()[0] == 0:
+            left = conn.execute(query).fetchone()[0]
+            if left == 0:
                 return time.perf_counter() - started
-            if time.perf_counter() - started > timeout:
-                raise SystemExit(f"gave up waiting: {query}")
+            failed = conn.execute("SELECT left(error, 300) FROM inbox WHERE status = 'failed' LIMIT 1").fetchone()
+            if failed:
+                raise SystemExit(f"an inbox row failed while draining: {failed[0]} (worker logs in {self.tmp})")
+            if left != last:
+                last, last_change = left, time.perf_counter()
+            elif time.perf_counter() - last_change > stall:
+                raise SystemExit(f"no progress for {stall:.0f}s ({left} left): {query} (worker logs in {self.tmp})")
+            if waits is not None:
+                waits.append(conn.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND wait_event_type = 'Lock'",
+                    (self.args.database,)).fetchone()[0])
             time.sleep(0.02)
 
     def restore_inbox(self, limit: int) -> tuple[stream_module.Expected, int]:
         """Back to 'inbox filled, nothing processed' with the first ``limit`` ingested rows."""
         support.sql(self.database_url, "TRUNCATE effects, customer_milestones, orders, customer_metrics, "
-                                        "customer_identities, customers, inbox")
+                                        "customer_identities, customers, inbox CASCADE")
         support.sql(self.database_url, "INSERT INTO inbox SELECT * FROM bench_inbox_snapshot ORDER BY id LIMIT %s",
                     (limit,))
         keys = [k for (k,) in support.sql(self.database_url, "SELECT delivery_key FROM inbox")]
-        expected = stream_module.expected_outcome([self.by_key[k] for k in keys])
+        expected = stream_module.expected_outcome([self.by_key[k] for k in keys], self.credit_keys)
         support.sql(self.database_url, "VACUUM ANALYZE")
         return expected, len(keys)
 
     def history_phase(self) -> dict:
+        background = support.wait_for_quiet(self.args.quiet_wait)
         out = subprocess.run(
             ["taskset", "-c", self.args.history_cpus, sys.executable, str(BENCH_DIR / "history.py"),
              "--workspace", str(self.workspace_id), "--connection", str(self.connection_id),
@@ -258,6 +288,7 @@ class Bench:
         if out.returncode != 0:
             raise SystemExit(f"history failed:\n{out.stderr[-3000:]}")
         result = json.loads(out.stdout.strip().splitlines()[-1])
+        result["background_before_cpus"] = background
         heavy = result["before"]["heavy"]
         if heavy.get("order_count") not in (str(self.args.history_prior), f"{self.args.history_prior}.000000"):
             raise SystemExit(f"history preload: heavy customer has {heavy}")
@@ -297,8 +328,9 @@ class Bench:
 
     def fill_inbox_directly(self) -> None:
         """--skip ingest: store the deliveries as ingest would (for working on the drain alone)."""
-        from plugin.models import InboxDelivery
         from sqlalchemy import create_engine
+
+        from plugin.models import InboxDelivery
 
         engine = create_engine(self.database_url.replace("postgresql://", "postgresql+psycopg://"))
         seen, rows = set(), []
@@ -333,24 +365,33 @@ def fmt_http(r: dict) -> str:
 
 def fmt_drain(r: dict) -> str:
     return (f"{r['events']} events in {r['seconds']:.2f}s = {r['events_per_s']:.0f} events/s "
-            f"(effects settled at {r['effects_settled_seconds']:.2f}s, {r['credits']} credit calls); cpu {r['cpu']}")
+            f"(effects settled at {r['effects_settled_seconds']:.2f}s, {r['standin_calls']} stand-in calls); cpu {r['cpu']}")
 
 
 def figures(result: dict) -> dict[str, float]:
     f: dict[str, float] = {}
     if "ingest" in result:
         f |= {"ingest_rps": result["ingest"]["rps"], "ingest_p50_ms": result["ingest"]["p50_ms"],
-              "ingest_p99_ms": result["ingest"]["p99_ms"]}
+              "ingest_p99_ms": result["ingest"]["p99_ms"],
+              "ingest_server_cpu_ms": result["ingest"]["server_cpu_ms_per_request"],
+              "ingest_pg_cpu_ms": result["ingest"]["postgres_cpu_ms_per_request"]}
     if "bare" in result:
         f |= {"bare_rps": result["bare"]["rps"], "bare_p50_ms": result["bare"]["p50_ms"],
-              "bare_p99_ms": result["bare"]["p99_ms"]}
+              "bare_p99_ms": result["bare"]["p99_ms"],
+              "bare_server_cpu_ms": result["bare"]["server_cpu_ms_per_request"]}
     if "ingest_ratio" in result:
         f["ingest_ratio"] = result["ingest_ratio"]
     if "e2e" in result:
         f["e2e_events_per_s"] = result["e2e"]["events_per_s"]
         f["e2e_effects_settled_s"] = result["e2e"]["effects_settled_seconds"]
+        f["e2e_worker_cpu_ms"] = result["e2e"]["workers_cpu_ms_per_event"]
+        f["e2e_pg_cpu_ms"] = result["e2e"]["postgres_cpu_ms_per_event"]
+        f["e2e_lock_waiters"] = result["e2e"].get("lock_waiters", 0.0)
     if "one" in result:
         f["one_events_per_s"] = result["one"]["events_per_s"]
+        f["one_worker_cpu_ms"] = result["one"]["workers_cpu_ms_per_event"]
+        f["one_pg_cpu_ms"] = result["one"]["postgres_cpu_ms_per_event"]
+        f["one_lock_waiters"] = result["one"].get("lock_waiters", 0.0)
     if "e2e_ratio" in result:
         f["e2e_ratio"] = result["e2e_ratio"]
     if "history" in result:
@@ -360,12 +401,16 @@ def figures(result: dict) -> dict[str, float]:
             f[f"history_bs{size}_light_ms"] = h["light_ms_per_event"]
             f[f"history_bs{size}_ratio"] = h["ratio"]
         f["history_ratio"] = max(h["ratio"] for h in sizes.values())
+    # what other processes on the machine used while we measured (0 = we had it to ourselves)
+    f["background_cpus_max"] = max(
+        [result[k]["cpu"]["rest_cpus"] for k in ("ingest", "bare", "e2e", "one") if k in result] or [0.0])
     return f
 
 
 def main() -> None:
     args = parse_args()
     os.sched_setaffinity(0, {int(c) for c in args.loadgen_cpus.split(",")})
+    support.install_cleanup()
     bench = Bench(args)
     started = time.perf_counter()
     try:

@@ -18,9 +18,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
     if args.app == "bare":
-        import plugin.app
-
         from bare_app import app
+
+        import plugin.app
 
         plugin.app.create_app = lambda config=None: app  # what run_gunicorn's loader calls
     from plugin.wsgi_server import run_gunicorn

@@ -5,7 +5,8 @@ catalogue's recognitions only store credit (order-25, order-50) needs Shopify; n
 alerts, emails and tags are planned as ``no_connection`` and tasks as ``open_task``, so this
 server sees exactly one call per credit. It answers ``storeCreditAccountCredit`` in the documented
 shape (https://shopify.dev/docs/api/admin-graphql/latest/mutations/storeCreditAccountCredit) and
-records who was credited, so the benchmark can check "one credit per milestone".
+records every call (operation and variables), so the benchmark can check "one call per effect".
+Tags (``tagsAdd``) and discount codes (``discountCodeBasicCreate``) are answered the same way.
 """
 
 from __future__ import annotations
@@ -16,9 +17,35 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
+def _credit(variables: dict, number: int) -> dict:
+    amount = (variables.get("creditInput") or {}).get("creditAmount") or {}
+    money = {"amount": amount.get("amount"), "currencyCode": amount.get("currencyCode")}
+    return {"storeCreditAccountCredit": {
+        "storeCreditAccountTransaction": {
+            "id": f"gid://shopify/StoreCreditAccountCreditTransaction/{number}", "amount": money,
+            "createdAt": "2026-07-01T00:00:00Z",
+            "account": {"id": f"gid://shopify/StoreCreditAccount/{number}", "balance": money},
+        },
+        "userErrors": [],
+    }}
+
+
+def _tags(variables: dict, number: int) -> dict:
+    return {"tagsAdd": {"node": {"id": variables.get("id")}, "userErrors": []}}
+
+
+def _discount(variables: dict, number: int) -> dict:
+    return {"discountCodeBasicCreate": {
+        "codeDiscountNode": {"id": f"gid://shopify/DiscountCodeNode/{number}"}, "userErrors": []}}
+
+
+# GraphQL operation name in the query -> documented answer shape
+ANSWERS = {"storeCreditAccountCredit": _credit, "tagsAdd": _tags, "discountCodeBasicCreate": _discount}
+
+
 class StandIn:
     def __init__(self) -> None:
-        self.calls: Counter[tuple[str, str]] = Counter()
+        self.calls: Counter[tuple[str, str]] = Counter()  # (operation, variables) -> times
         self.lock = threading.Lock()
         standin = self
 
@@ -27,27 +54,13 @@ class StandIn:
 
             def do_POST(self) -> None:  # noqa: N802
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+                query = str(body.get("query") or "")
                 variables = body.get("variables") or {}
-                amount = ((variables.get("creditInput") or {}).get("creditAmount") or {})
+                operation = next((name for name in ANSWERS if name in query), "unknown")
                 with standin.lock:
-                    standin.calls[(str(variables.get("id")), str(amount.get("amount")))] += 1
+                    standin.calls[(operation, json.dumps(variables, sort_keys=True))] += 1
                     number = sum(standin.calls.values())
-                answer = json.dumps({
-                    "data": {
-                        "storeCreditAccountCredit": {
-                            "storeCreditAccountTransaction": {
-                                "id": f"gid://shopify/StoreCreditAccountCreditTransaction/{number}",
-                                "amount": {"amount": amount.get("amount"), "currencyCode": amount.get("currencyCode")},
-                                "createdAt": "2026-07-01T00:00:00Z",
-                                "account": {
-                                    "id": f"gid://shopify/StoreCreditAccount/{number}",
-                                    "balance": {"amount": amount.get("amount"), "currencyCode": amount.get("currencyCode")},
-                                },
-                            },
-                            "userErrors": [],
-                        }
-                    }
-                }).encode()
+                answer = json.dumps({"data": ANSWERS.get(operation, lambda v, n: {})(variables, number)}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(answer)))

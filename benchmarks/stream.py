@@ -40,7 +40,8 @@ SPEND_THRESHOLDS = {
     Decimal(2500): "spend-2500",
     Decimal(5000): "spend-5000",
 }
-# default catalogue recognitions that need a connection the bench workspace has (shopify only)
+# milestones whose recognition is store credit in the default catalogue (the bench reads the
+# workspace's catalogue and passes the actual keys to expected_outcome)
 CREDIT_KEYS = ("order-25", "order-50")
 
 PRODUCTS = [
@@ -192,17 +193,18 @@ class Expected:
     spend: dict[int, Decimal]
     milestones: dict[int, set[str]]  # Shopify customer id -> milestone keys
     customers: set[int]  # every customer some delivery names
+    credit_keys: tuple[str, ...] = CREDIT_KEYS
 
     @property
     def credits(self) -> int:
-        return sum(1 for keys in self.milestones.values() for k in keys if k in CREDIT_KEYS)
+        return sum(1 for keys in self.milestones.values() for k in keys if k in self.credit_keys)
 
     @property
     def milestone_count(self) -> int:
         return sum(len(keys) for keys in self.milestones.values())
 
 
-def expected_outcome(deliveries: list[Delivery]) -> Expected:
+def expected_outcome(deliveries: list[Delivery], credit_keys: tuple[str, ...] = CREDIT_KEYS) -> Expected:
     """Counters and milestones the deliveries must produce, whatever their order and repeats."""
     paid_orders: dict[int, dict[int, Decimal]] = defaultdict(dict)
     customers: set[int] = set()
@@ -218,4 +220,4 @@ def expected_outcome(deliveries: list[Delivery]) -> Expected:
         | {k for t, k in SPEND_THRESHOLDS.items() if spend[c] >= t}
         for c in customers
     }
-    return Expected(counts, spend, milestones, customers)
+    return Expected(counts, spend, milestones, customers, tuple(credit_keys))

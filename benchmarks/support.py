@@ -17,7 +17,6 @@ from typing import Any
 
 import psycopg
 from redis import Redis
-
 from stream import Expected
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,12 +83,34 @@ class Proc:
         return self.popen.pid
 
 
+STARTED: list[Proc] = []  # stopped by stop_all() however the benchmark ends
+
+
 def start(name: str, cmd: list[str], cpus: str, env: dict[str, str], log_dir: Path) -> Proc:
     log = log_dir / f"{name}.log"
-    handle = open(log, "ab")
-    popen = subprocess.Popen(["taskset", "-c", cpus, *cmd], env=env, stdout=handle, stderr=subprocess.STDOUT,
-                             cwd=REPO, start_new_session=True)
-    return Proc(name, popen, log)
+    with open(log, "ab") as handle:  # the child keeps its own copy of the descriptor
+        popen = subprocess.Popen(["taskset", "-c", cpus, *cmd], env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                 cwd=REPO, start_new_session=True)
+    proc = Proc(name, popen, log)
+    STARTED.append(proc)
+    return proc
+
+
+def stop_all() -> None:
+    for proc in STARTED:
+        stop(proc)
+
+
+def install_cleanup() -> None:
+    """SIGTERM/SIGINT unwind normally (finally blocks run) and every started process is stopped."""
+    import atexit
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _exit)
+    signal.signal(signal.SIGINT, _exit)
+    atexit.register(stop_all)
 
 
 def stop(proc: Proc, timeout: float = 15.0) -> None:
@@ -206,7 +227,23 @@ class CpuMeter:
             "machine_busy_cpus": round(self.machine / self.wall, 2),  # of 2
             **{f"{name}_cpus": round(v / self.wall, 2) for name, v in self.used.items()},
             "rest_cpus": round(max(0.0, self.machine - ours) / self.wall, 2),
+            **{f"{name}_cpu_s": round(v, 3) for name, v in self.used.items()},
         }
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.3) -> float:
+    """Wait (up to ``max_wait`` s) until the rest of the machine uses under ``threshold`` CPUs.
+
+    Other people's test runs on a 2-CPU machine move every figure; this returns the background
+    load last seen (CPUs busy over one second) so the report can say what it ran against.
+    """
+    deadline = time.monotonic() + max_wait
+    while True:
+        before = machine_busy()[0]
+        time.sleep(1.0)
+        busy = machine_busy()[0] - before
+        if busy < threshold or time.monotonic() >= deadline:
+            return round(busy, 2)
 
 
 def pg_backends(database_url: str) -> list[int]:
@@ -235,6 +272,9 @@ def check_outcome(database_url: str, workspace_id: uuid.UUID, expected: Expected
     problems: list[str] = []
     if inbox.get("processed", 0) != expected_rows or sum(inbox.values()) != expected_rows:
         problems.append(f"inbox: expected {expected_rows} processed rows, found {inbox}")
+        for error, n in sql(database_url, "SELECT left(error, 300), count(*) FROM inbox WHERE status = 'failed' "
+                                          "GROUP BY 1 ORDER BY 2 DESC LIMIT 3"):
+            problems.append(f"  {n} failed rows: {error}")
 
     ident = dict(sql(database_url,
                      "SELECT ci.external_id, ci.customer_id FROM customer_identities ci "
@@ -270,16 +310,19 @@ def check_outcome(database_url: str, workspace_id: uuid.UUID, expected: Expected
     credit_effects = sum(n for (kind, _), n in effects.items() if kind == "store_credit")
     if credit_effects != expected.credits:
         problems.append(f"store_credit effects: {credit_effects}, expected {expected.credits}")
+    unsettled = {k: n for k, n in effects.items() if k[1] in ("pending", "in_flight", "dead", "failed")}
+    if unsettled:
+        problems.append(f"effects not settled: {unsettled}")
     if credit_calls is not None:
+        # Shopify is the only connection and it points at the stand-in: every effect that
+        # succeeded made exactly one call there, and no call was made twice.
         calls = sum(credit_calls.values())
-        if calls != expected.credits or any(n != 1 for n in credit_calls.values()):
-            problems.append(f"stand-in saw {calls} credit calls ({len(credit_calls)} distinct), expected {expected.credits}")
-        succeeded = effects.get(("store_credit", "succeeded"), 0)
-        if succeeded != expected.credits:
-            problems.append(f"store_credit succeeded: {succeeded}, expected {expected.credits}")
-    dead = {k: n for k, n in effects.items() if k[1] == "dead"}
-    if dead:
-        problems.append(f"dead effects: {dead}")
+        succeeded = sum(n for (_, s), n in effects.items() if s == "succeeded")
+        credits = sum(n for (op, _), n in credit_calls.items() if op == "storeCreditAccountCredit")
+        if calls != succeeded or any(n != 1 for n in credit_calls.values()):
+            problems.append(f"stand-in saw {calls} calls ({len(credit_calls)} distinct) for {succeeded} succeeded effects")
+        if credits != expected.credits:
+            problems.append(f"stand-in saw {credits} store credits, expected {expected.credits}")
     return Outcome(inbox, effects, problems)
 
 

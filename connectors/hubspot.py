@@ -25,6 +25,7 @@ from marshmallow import fields
 from connectors.base import RECONCILE_SKEW, Capability, Connector, SettingsSchema, as_utc
 from connectors.errors import ConnectorError
 from connectors.hubspot_email import SEND_PATH, TemplateIds, email_id_for, send_result, single_send_body
+from connectors.hubspot_properties import DEFAULT_PROPERTY_MAP, OwnerEmails, PropertyMap
 from connectors.payloads import EffectResult, EmailMessage, TimelineNote
 
 # https://developers.hubspot.com/docs/api/crm/associations (note → contact, HUBSPOT_DEFINED)
@@ -45,6 +46,27 @@ class HubSpotSettings(SettingsSchema):
     client_secret = fields.String(
         required=True,
         metadata={"label": "Client secret", "help": "Signs webhooks (X-HubSpot-Signature-v3).", "secret": True},
+    )
+    previous_client_secret = fields.String(
+        required=False,
+        load_default=None,
+        metadata={"label": "Previous client secret", "help": "Still accepted while a rotated secret rolls out.", "secret": True},
+    )
+    property_map = PropertyMap(
+        load_default=lambda: dict(DEFAULT_PROPERTY_MAP),
+        allow_none=True,
+        metadata={
+            "label": "CRM property mapping",
+            "help": "property=target, comma separated; targets: arr, health_score, customer_since, owner_email, "
+            "owner_id, metric:<name> (e.g. api_calls_total=metric:api_calls). See connectors/hubspot_properties.py.",
+        },
+    )
+    owner_emails = OwnerEmails(
+        load_default=None,
+        metadata={
+            "label": "Owner emails",
+            "help": "HubSpot owner id=email, comma separated: routes Slack alerts to the CSM when a property maps to owner_id.",
+        },
     )
     email_templates = TemplateIds(
         load_default=None,

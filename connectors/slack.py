@@ -6,7 +6,13 @@ client before that. The alert's buttons come back to ``/slack/interactions/<conn
 with ``value`` = the milestone id.
 
 ``chat.postMessage`` has no idempotency key either. Each alert carries message metadata with our
-key, and :meth:`SlackConnector.find_alert` reads the channel's recent history for it.
+key, and :meth:`SlackConnector.find_alert` reads the recent history of the channel it went to.
+
+PRD-114's alert goes to the account's own CSM: the CRM owner's email (``MilestoneAlert.owner_email``)
+is matched to a Slack member with ``users.lookupByEmail``, then, by the ``csm_routing`` setting,
+mentioned in the channel (``mention``, the default), sent a direct message (``dm``, through
+``conversations.open``), or left out (``channel``). When nobody matches, or the lookup or the DM
+fails, the alert goes to the channel and the effect's result says why (``fallback``).
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ BUTTONS = (
     ("Request Social Permission", "request_social_permission", None),
     ("Mark Celebrated", "mark_celebrated", "primary"),
 )
+MENTION, DM, CHANNEL = "mention", "dm", "channel"
+ROUTINGS = (MENTION, DM, CHANNEL)
 
 
 class SlackSettings(SettingsSchema):
@@ -73,6 +81,16 @@ class SlackSettings(SettingsSchema):
         # An id, not a #name: conversations.history (the check after a crash) only takes ids.
         validate=validate.Regexp(r"^[CG][A-Z0-9]{6,}$", error="A channel ID such as C0123456789, not a #name."),
         metadata={"label": "CSM channel ID", "help": "e.g. C0123456789 (channel details → About); invite the bot to it."},
+    )
+    csm_routing = fields.String(
+        load_default=MENTION,
+        validate=validate.OneOf(ROUTINGS),
+        metadata={
+            "label": "CSM routing",
+            "help": "mention: @-mention the account's CSM (its CRM owner, found by email) in the channel; "
+            "dm: send the alert to the CSM directly (needs im:write, im:history); channel: the channel only. "
+            "Finding the CSM needs users:read.email; without a match the channel gets the alert.",
+        },
     )
 
 
@@ -119,8 +137,9 @@ def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
-def alert_blocks(alert: MilestoneAlert) -> list[dict[str, Any]]:
-    """PRD-114 §5.1 as Block Kit. Pure, so the demo can print what would be posted."""
+def alert_blocks(alert: MilestoneAlert, csm_user_id: str | None = None) -> list[dict[str, Any]]:
+    """PRD-114 §5.1 as Block Kit, with a "*CSM:* @someone" line when the CSM is mentioned. Pure,
+    so the demo can print what would be posted."""
     details = [f"- Milestone: {mrkdwn(alert.detail)}", f"- Achieved: {day(alert.achieved_on)}"]
     if alert.time_to_milestone:
         details.append(f"- Time to milestone: {mrkdwn(alert.time_to_milestone)}")
@@ -138,6 +157,7 @@ def alert_blocks(alert: MilestoneAlert) -> list[dict[str, Any]]:
             "text": {"type": "plain_text", "text": f":trophy: Customer Milestone: {alert.customer_name}"[:150], "emoji": True},
         },
         section(f"*Milestone Achieved:* {mrkdwn(alert.headline)}"),
+        *([section(f"*CSM:* <@{csm_user_id}>")] if csm_user_id else []),
         section("*Details:*\n" + "\n".join(details)),
     ]
     if context:
@@ -158,9 +178,10 @@ def alert_blocks(alert: MilestoneAlert) -> list[dict[str, Any]]:
     return blocks
 
 
-def alert_text(alert: MilestoneAlert) -> str:
-    """The notification and screen-reader fallback for the blocks."""
-    return f":trophy: Customer Milestone: {mrkdwn(alert.customer_name)} — {mrkdwn(alert.headline)}"
+def alert_text(alert: MilestoneAlert, csm_user_id: str | None = None) -> str:
+    """The notification and screen-reader fallback for the blocks (a mention here notifies the CSM)."""
+    text = f":trophy: Customer Milestone: {mrkdwn(alert.customer_name)} — {mrkdwn(alert.headline)}"
+    return f"{text} (CSM: <@{csm_user_id}>)" if csm_user_id else text
 
 
 class SlackConnector(Connector):
@@ -175,15 +196,25 @@ class SlackConnector(Connector):
         self.call("POST", "auth.test")
 
     def post_alert(self, alert: MilestoneAlert) -> EffectResult:
+        """The alert in the CSM channel, mentioning the account's CSM, or in a DM to them."""
+        channel = alert.channel or self.setting("channel")
+        routing = self.settings.get("csm_routing") or MENTION
+        csm, fallback = self._csm(alert, routing)
+        target, mention, routed = channel, csm, (MENTION if csm else CHANNEL)
+        if csm and routing == DM:
+            try:
+                target, mention, routed = self.open_dm(csm), None, DM
+            except ConnectorError as exc:
+                fallback = f"could not open a DM with the CSM ({exc.message}): mentioned in the channel"
         # https://docs.slack.dev/reference/methods/chat.postMessage
         # https://docs.slack.dev/messaging/message-metadata
         posted = self.call(
             "POST",
             "chat.postMessage",
             json={
-                "channel": alert.channel or self.setting("channel"),
-                "text": alert_text(alert),
-                "blocks": alert_blocks(alert),
+                "channel": target,
+                "text": alert_text(alert, mention),
+                "blocks": alert_blocks(alert, mention),
                 "metadata": {
                     "event_type": EVENT_TYPE,
                     "event_payload": {"milestone_id": alert.milestone_id, "idempotency_key": alert.idempotency_key},
@@ -193,11 +224,54 @@ class SlackConnector(Connector):
             },
         )
         channel, ts = posted["channel"], posted["ts"]
-        return EffectResult(external_id=f"{channel}:{ts}", detail={"channel": channel, "ts": ts})
+        detail: dict[str, Any] = {"channel": channel, "ts": ts}
+        if alert.owner_email and routing != CHANNEL:
+            detail.update(routed=routed, csm_user_id=csm)
+            if fallback:
+                detail["fallback"] = fallback
+        return EffectResult(external_id=f"{channel}:{ts}", detail=detail)
+
+    def _csm(self, alert: MilestoneAlert, routing: str) -> tuple[str | None, str | None]:
+        """The CSM's Slack user id, or None and why the channel gets the alert instead."""
+        if routing == CHANNEL or not alert.owner_email:
+            return None, None
+        try:
+            user = self.lookup_user_by_email(alert.owner_email)
+        except ConnectorError as exc:
+            return None, f"users.lookupByEmail failed ({exc.message}): posted in the channel"
+        if user is None:
+            return None, f"no Slack member has the CRM owner's email {alert.owner_email}: posted in the channel"
+        return user, None
+
+    def open_dm(self, user_id: str) -> str:
+        """The id of the direct-message channel with this member (the same one every time)."""
+        # https://docs.slack.dev/reference/methods/conversations.open (scope im:write)
+        answer = self.call("POST", "conversations.open", json={"users": user_id})
+        channel = answer.get("channel") or {}
+        if not channel.get("id"):
+            raise ConnectorError("slack conversations.open: no channel in the answer", permanent=True)
+        return str(channel["id"])
 
     def find_alert(self, alert: MilestoneAlert, since: datetime) -> EffectResult | None:
-        """The message an earlier attempt posted for this alert since ``since``, or None."""
-        channel = alert.channel or self.setting("channel")
+        """The message an earlier attempt posted for this alert since ``since``, or None: in the CSM's
+        DM when alerts go there (unless that attempt fell back to the channel), then in the channel."""
+        channels = []
+        if (self.settings.get("csm_routing") or MENTION) == DM and alert.owner_email:
+            try:
+                user = self.lookup_user_by_email(alert.owner_email)
+                if user is not None:
+                    channels.append(self.open_dm(user))
+            except ConnectorError as exc:
+                if not exc.permanent:
+                    raise  # cannot tell where it went yet: look again later rather than post twice
+        channels.append(alert.channel or self.setting("channel"))
+        for channel in channels:
+            found = self._find_in(channel, alert, since)
+            if found is not None:
+                return found
+        return None
+
+    def _find_in(self, channel: str, alert: MilestoneAlert, since: datetime) -> EffectResult | None:
         oldest = as_utc(since) - RECONCILE_SKEW
         params: dict[str, Any] = {
             "channel": channel,

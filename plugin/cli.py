@@ -243,7 +243,8 @@ def backfill(connection_id: str, source: str | None, file: str | None, mode: str
     except (BackfillError, BackfillBusy) as exc:
         raise click.ClickException(str(exc)) from exc
     except Exception as exc:
-        raise click.ClickException(f"backfill stopped ({exc}); run the same command again to resume") from exc
+        resume = "" if dry_run else "; run the same command again to resume"
+        raise click.ClickException(f"backfill stopped ({exc}){resume}") from exc
     finally:
         progress.close()
     for line in report(result):

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from connectors.errors import ConnectorError
 from connectors.http import HttpClient
@@ -34,8 +35,9 @@ from connectors.registry import connector_class
 from plugin import connections
 from plugin.celebrations.prepare import PREPARE, Wait
 from plugin.db import utcnow
-from plugin.models import Connection, Effect
+from plugin.models import Connection, CustomerMilestone, Effect
 from plugin.models import effect as status
+from plugin.pipeline.customers import link_identity
 from plugin.services import Services, current
 
 log = logging.getLogger(__name__)
@@ -49,15 +51,18 @@ BACKOFF_CAP_SECONDS = 6 * 3600
 @dataclass(frozen=True)
 class Runner:
     """How an effect kind runs: its payload class, the connector method that performs it, and
-    the one that finds what a crashed attempt may have done (None: performing is idempotent)."""
+    the one that finds what a crashed attempt may have done (None: performing is idempotent).
+    ``identity`` names the result detail that holds the platform's id of the customer's record
+    (a CRM note's contact), remembered so that platform's webhooks about it find the customer."""
 
     payload: type
     perform: str
     reconcile: str | None
+    identity: str | None = None
 
 
 DISPATCH: dict[str, Runner] = {
-    "crm_note": Runner(TimelineNote, "add_timeline_note", "find_timeline_note"),
+    "crm_note": Runner(TimelineNote, "add_timeline_note", "find_timeline_note", identity="contact_id"),
     "slack_alert": Runner(MilestoneAlert, "post_alert", "find_alert"),
     "store_credit": Runner(StoreCredit, "apply_store_credit", "find_store_credit"),
     "customer_tag": Runner(CustomerTag, "add_customer_tag", None),
@@ -149,6 +154,9 @@ def _run_one(services: Services, http: HttpClient, claim: _Claim) -> None:
     kept = {"payload": {**claim.payload, "result": result.detail}} if result.detail else {}
     _finish(services, claim, status=status.SUCCEEDED, external_id=result.external_id, last_error=None,
             completed_at=utcnow(), **kept)
+    identity_key = DISPATCH[claim.kind].identity
+    if identity_key and result.detail.get(identity_key):
+        _remember_identity(services, claim, str(result.detail[identity_key]))
 
 
 def _prepare(services: Services, claim: _Claim) -> _Claim | None:
@@ -197,6 +205,26 @@ def _perform(services: Services, http: HttpClient, claim: _Claim) -> EffectResul
             log.info("effect %s had gone through before a crash; not sending it again", claim.id)
             return existing
     return getattr(connector, runner.perform)(payload)
+
+
+def _remember_identity(services: Services, claim: _Claim, external_id: str) -> None:
+    """The platform's id of the customer this effect reached, recorded on its connection (and an
+    id-only customer the platform's webhooks made earlier merged in). Bookkeeping after a success:
+    if it fails, the effect still succeeded, and the email will link them later."""
+    if claim.connection_id is None:
+        return
+    try:
+        with services.sessions() as session:
+            row = session.execute(
+                select(Effect.workspace_id, CustomerMilestone.customer_id)
+                .join(CustomerMilestone, CustomerMilestone.id == Effect.milestone_id)
+                .where(Effect.id == claim.id)
+            ).one_or_none()
+            if row is not None:
+                link_identity(session, row.workspace_id, claim.connection_id, external_id, row.customer_id)
+                session.commit()
+    except SQLAlchemyError:
+        log.exception("effect %s: could not record identity %s on connection %s", claim.id, external_id, claim.connection_id)
 
 
 def backoff(attempts: int) -> float:

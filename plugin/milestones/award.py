@@ -84,11 +84,10 @@ def award(session: Session, crossings: list[Crossing]) -> list[uuid.UUID]:
         )
     statement = (
         upsert_statement(session, CustomerMilestone.__table__)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["customer_id", "definition_id", "occurrence"])
         .returning(CustomerMilestone.__table__.c.id)
     )
-    new_ids = set(session.execute(statement).scalars().all())
+    new_ids = set(session.execute(statement, rows).scalars().all())
     by_id = {row["id"]: (row, crossing) for row, crossing in zip(rows, crossings, strict=True)}
     fresh = [by_id[i] for i in new_ids]
     plan_effects(session, [(row, crossing) for row, crossing in fresh if row["status"] != HISTORICAL])

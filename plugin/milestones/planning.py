@@ -126,9 +126,8 @@ def plan_effects(session: Session, awarded: list[tuple[dict[str, Any], Crossing]
         )
     if rows:
         session.execute(
-            upsert_statement(session, Effect.__table__)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            upsert_statement(session, Effect.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+            rows,
         )
 
 

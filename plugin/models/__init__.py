@@ -1,5 +1,6 @@
 """Every table, importable from one place (Alembic's env imports this for the metadata)."""
 
+from plugin.models.backfill import BackfillRun as BackfillRun
 from plugin.models.base import Base
 from plugin.models.customer import Customer, CustomerIdentity, CustomerMetric, Order
 from plugin.models.delivery import InboxDelivery

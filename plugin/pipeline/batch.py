@@ -35,8 +35,8 @@ from plugin.ledger.orders import OrderState, change_between, merge_refund, merge
 from plugin.milestones.award import Crossing
 from plugin.milestones.definitions import enabled_definitions
 from plugin.models import Connection, Workspace
+from plugin.pipeline import crm_properties, privacy
 from plugin.pipeline import customers as customer_resolution
-from plugin.pipeline import privacy
 from plugin.pipeline.customers import RefKey
 from plugin.pipeline.normalize import Claimed, Parsed, normalize
 from plugin.pipeline.state import BatchState, CustomerState, OrderKey
@@ -77,6 +77,8 @@ class _Applier:
         self.awarded: set[tuple[uuid.UUID, uuid.UUID, int]] = set()
 
     def run(self) -> None:
+        # CRM readings ("crm.<property>") become metrics and context by the connection's mapping.
+        self.parsed = crm_properties.apply(self.session, self.parsed)
         workspace_ids = {d.workspace_id for d, _ in self.parsed}
         self.definitions = enabled_definitions(self.session, workspace_ids)
         self.timezones: dict[uuid.UUID, str] = {
@@ -86,6 +88,10 @@ class _Applier:
         self.resolved = customer_resolution.resolve(self.session, self._customer_refs())
         order_keys = self._order_keys()
         self.state.lock_customers(set(self.resolved.values()) | self.state.order_customers(order_keys))
+        if set(self.resolved.values()) - set(self.state.customers):
+            # Merged into another customer by a concurrent batch after we resolved: resolve again.
+            self.resolved = customer_resolution.resolve(self.session, self._customer_refs())
+            self.state.lock_customers(set(self.resolved.values()))
         self.state.lock_orders(order_keys, {d.connection_id: d.workspace_id for d, _ in self.parsed})
         for delivery, events in self.parsed:
             for event in events:

@@ -97,19 +97,19 @@ class BatchState:
         if not keys:
             return
         now = utcnow()
+        # Rows as parameters, not baked into VALUES: the statement compiles once per process.
         self.session.execute(
-            upsert_statement(self.session, Order.__table__)
-            .values(
-                [
-                    {
-                        "workspace_id": workspace_of[conn], "connection_id": conn, "external_id": ext,
-                        "currency": "", "total": Decimal("0"), "refunded": Decimal("0"), "refunds": {},
-                        "line_items": [], "created_at": now, "updated_at": now,
-                    }
-                    for conn, ext in keys
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
+            upsert_statement(self.session, Order.__table__).on_conflict_do_nothing(
+                index_elements=["connection_id", "external_id"]
+            ),
+            [
+                {
+                    "workspace_id": workspace_of[conn], "connection_id": conn, "external_id": ext,
+                    "currency": "", "total": Decimal("0"), "refunded": Decimal("0"), "refunds": {},
+                    "line_items": [], "created_at": now, "updated_at": now,
+                }
+                for conn, ext in keys
+            ],
         )
         orders = Order.__table__
         rows = self.session.execute(
@@ -170,7 +170,7 @@ class BatchState:
             for m in sorted(s.changed_metrics)
         ]
         if metric_rows:
-            statement = upsert_statement(self.session, CustomerMetric.__table__).values(metric_rows)
+            statement = upsert_statement(self.session, CustomerMetric.__table__)
             self.session.execute(
                 statement.on_conflict_do_update(
                     index_elements=["customer_id", "metric"],
@@ -179,7 +179,8 @@ class BatchState:
                         "observed_at": statement.excluded.observed_at,
                         "updated_at": statement.excluded.updated_at,
                     },
-                )
+                ),
+                metric_rows,
             )
         for state in self.customers.values():  # few per batch, and their columns differ
             if "customer_since" in state.profile or "timezone" in state.profile or not state.has_tenure_columns:

@@ -73,6 +73,9 @@ def receive(platform: str, connection_id: str | None) -> Any:
             )
             if connection is None:
                 return _error(404, f"no {platform} connection for this webhook")
+            if connection.status == "disconnected":
+                # Its secrets are gone, so nothing can be verified; nothing is stored either.
+                return jsonify(status="ignored", reason="connection is disconnected"), 200
             url = services.settings.public_url + request.full_path.rstrip("?")
             verdict = source.verify(
                 body, headers, connection.secret_values(source.secret_settings), url=url, method=request.method

@@ -304,4 +304,4 @@ def test_default_host_is_hubspots_api(mocked: responses.RequestsMock) -> None:
 
 
 def test_settings_mark_both_credentials_secret() -> None:
-    assert HubSpotSettings.secret_fields() == {"access_token", "client_secret"}
+    assert HubSpotSettings.secret_fields() == {"access_token", "client_secret", "previous_client_secret"}
