@@ -64,6 +64,7 @@ from typing import Any
 
 from plugin.events import CanonicalEvent, CustomerRedactRequested, CustomerRef, CustomerUpdated, MetricChanged
 from webhooks.base import InboxItem, MalformedDelivery, Verification, WebhookSource, constant_time_equal
+from webhooks.reading import header as _header
 
 SIGNATURE_V3_HEADER = "X-HubSpot-Signature-v3"
 TIMESTAMP_HEADER = "X-HubSpot-Request-Timestamp"
@@ -113,17 +114,6 @@ def signed_uri(url: str) -> str:
 def _v3_digest(method: str, uri: str, body: bytes, timestamp: str, secret: str) -> bytes:
     message = f"{method.upper()}{uri}".encode() + body + timestamp.encode("utf-8")
     return hmac.new(secret.encode("utf-8"), message, hashlib.sha256).digest()
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header by name, case-insensitively; blank counts as missing."""
-    value = headers.get(name)
-    if value is None:
-        wanted = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
-    if value is None:
-        return None
-    return value.strip() or None
 
 
 class HubSpotSource(WebhookSource):

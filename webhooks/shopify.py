@@ -23,7 +23,7 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from plugin.events import (
@@ -47,6 +47,10 @@ from webhooks.base import (
     WebhookSource,
     constant_time_equal,
 )
+from webhooks.reading import as_object as _as_object
+from webhooks.reading import header as _header
+from webhooks.reading import identifier as _identifier
+from webhooks.reading import money as _money
 
 HMAC_HEADER = "X-Shopify-Hmac-Sha256"
 TOPIC_HEADER = "X-Shopify-Topic"
@@ -79,17 +83,6 @@ def sign(body: bytes, secret: str) -> str:
 
 def _digest(body: bytes, secret: str) -> bytes:
     return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header by name, case-insensitively (HTTP/2 lowercases them); blank counts as missing."""
-    value = headers.get(name)
-    if value is None:
-        wanted = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
-    if value is None:
-        return None
-    return value.strip() or None
 
 
 class ShopifySource(WebhookSource):
@@ -210,35 +203,6 @@ def _delivery_key(topic: str, body: bytes, headers: Mapping[str, str]) -> str:
 
 
 # --- reading payloads ------------------------------------------------------------------------
-
-
-def _as_object(payload: Any) -> Mapping[str, Any]:
-    if isinstance(payload, bytes | str):
-        try:
-            payload = json.loads(payload)
-        except ValueError as exc:
-            raise MalformedDelivery("body is not valid JSON") from exc
-    if not isinstance(payload, Mapping):
-        raise MalformedDelivery("body is not a JSON object")
-    return payload
-
-
-def _identifier(value: Any, field: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
-        raise MalformedDelivery(f"{field} is missing or not an id")
-    return str(value).strip()
-
-
-def _money(value: Any, field: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise MalformedDelivery(f"{field} is missing or not an amount")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise MalformedDelivery(f"{field} is not an amount: {value!r}") from exc
-    if not amount.is_finite():
-        raise MalformedDelivery(f"{field} is not an amount: {value!r}")
-    return amount
 
 
 def _shop_money_of(data: Mapping[str, Any], set_key: str) -> Mapping[str, Any]:

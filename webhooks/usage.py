@@ -41,6 +41,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from plugin.events import CanonicalEvent, CustomerRef, MetricChanged
 from webhooks.base import InboxItem, MalformedDelivery, Verification, WebhookSource, constant_time_equal
+from webhooks.reading import header as _header
 
 ID_HEADER = "webhook-id"
 TIMESTAMP_HEADER = "webhook-timestamp"
@@ -98,15 +99,6 @@ def _v1_signatures(listed: str) -> list[bytes]:
         if len(signature) == hashlib.sha256().digest_size:
             found.append(signature)
     return found
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    value = headers.get(name)
-    if value is None:
-        value = next((v for k, v in headers.items() if k.lower() == name), None)
-    if value is None:
-        return None
-    return value.strip() or None
 
 
 class UsageSource(WebhookSource):

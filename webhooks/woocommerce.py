@@ -25,7 +25,6 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from plugin.events import CanonicalEvent, CustomerRef, CustomerUpdated, LineItem, OrderSnapshot, Refund
@@ -37,6 +36,10 @@ from webhooks.base import (
     WebhookSource,
     constant_time_equal,
 )
+from webhooks.reading import as_object as _as_object
+from webhooks.reading import header as _header
+from webhooks.reading import identifier as _identifier
+from webhooks.reading import money as _money
 
 SIGNATURE_HEADER = "X-WC-Webhook-Signature"
 TOPIC_HEADER = "X-WC-Webhook-Topic"
@@ -72,17 +75,6 @@ def sign(body: bytes, secret: str) -> str:
 
 def _digest(body: bytes, secret: str) -> bytes:
     return hmac.new(secret.encode("utf-8"), body, hashlib.sha256).digest()
-
-
-def _header(headers: Mapping[str, str], name: str) -> str | None:
-    """A header by name, case-insensitively; blank counts as missing."""
-    value = headers.get(name)
-    if value is None:
-        wanted = name.lower()
-        value = next((v for k, v in headers.items() if k.lower() == wanted), None)
-    if value is None:
-        return None
-    return value.strip() or None
 
 
 class WooCommerceSource(WebhookSource):
@@ -187,36 +179,6 @@ def _delivery_key(
 
 
 # --- reading payloads ------------------------------------------------------------------------
-
-
-def _as_object(payload: Any) -> Mapping[str, Any]:
-    if isinstance(payload, bytes | str):
-        try:
-            payload = json.loads(payload)
-        except ValueError as exc:
-            raise MalformedDelivery("body is not valid JSON") from exc
-    if not isinstance(payload, Mapping):
-        raise MalformedDelivery("body is not a JSON object")
-    return payload
-
-
-def _identifier(value: Any, field: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).strip():
-        raise MalformedDelivery(f"{field} is missing or not an id")
-    return str(value).strip()
-
-
-def _money(value: Any, field: str) -> Decimal:
-    """A WooCommerce amount: a string ("29.35") in most places, a number for a line's ``price``."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise MalformedDelivery(f"{field} is missing or not an amount")
-    try:
-        amount = Decimal(str(value).strip())
-    except InvalidOperation as exc:
-        raise MalformedDelivery(f"{field} is not an amount: {value!r}") from exc
-    if not amount.is_finite():
-        raise MalformedDelivery(f"{field} is not an amount: {value!r}")
-    return amount
 
 
 def _gmt(value: Any, field: str) -> datetime:
