@@ -134,8 +134,8 @@ def _reached(sql: Sql, c: MetricCondition, value: str) -> str:
 
 
 def occurrences_up_to(condition: MetricCondition, highest: Any) -> list[Occurrence]:
-    """The occurrences a value of ``highest`` has reached, numbered and worded by the engine
-    (at most :data:`MAX_OCCURRENCES`: a repeat that fine is not history worth a row each)."""
+    """The occurrences a value of ``highest`` has reached, numbered and worded by the engine:
+    the first :data:`MAX_OCCURRENCES` of them (a repeat that fine is not history worth a row each)."""
     if highest is None:
         return []
     assert not isinstance(condition.value, bool)
@@ -143,17 +143,13 @@ def occurrences_up_to(condition: MetricCondition, highest: Any) -> list[Occurren
         top = Decimal(str(highest))
     except InvalidOperation:
         return []
-    metric = condition.metric
-    reached = crossed(condition, _facts(metric, condition.value - PRECISION), _facts(metric, top))
-    count = min(reached[-1].number if reached else 0, MAX_OCCURRENCES)
-    step = condition.every or Decimal(0)
-    found: list[Occurrence] = []
-    for first in range(1, count + 1, MAX_OCCURRENCES):
-        last = min(count, first + MAX_OCCURRENCES - 1)
-        low = condition.value + (first - 1) * step - PRECISION
-        high = condition.value + (last - 1) * step + (PRECISION if condition.op == "gt" else 0)
-        found += crossed(condition, _facts(metric, low), _facts(metric, high))
-    return found
+    below_first = _facts(condition.metric, condition.value - PRECISION)
+    reached = crossed(condition, below_first, _facts(condition.metric, top))
+    if not reached or reached[0].number == 1:
+        return reached
+    # more than the engine hands out at once: it gave the highest; ask for the first ones
+    last = condition.value + (MAX_OCCURRENCES - 1) * (condition.every or Decimal(0))
+    return crossed(condition, below_first, _facts(condition.metric, last + (PRECISION if condition.op == "gt" else 0)))
 
 
 def _facts(metric: str, value: Decimal) -> Facts:

@@ -26,6 +26,7 @@ from plugin.milestones.definitions import ActiveDefinition
 from plugin.models import Customer
 
 AWARD_CHUNK = 500  # crossings per award() call: keeps each INSERT far below 65,535 parameters
+NOT_BACKFILLED = "not backfilled: the store's history does not say when this was reached"
 
 
 @dataclass
@@ -56,37 +57,30 @@ class Celebration:
         return "x.achieved_at >= :celebrate_since", {"celebrate_since": self.since}
 
 
-def outcomes(definitions: list[ActiveDefinition]) -> dict[uuid.UUID, Outcome]:
-    found = {}
-    for d in definitions:
-        outcome = Outcome(d.key, d.name)
-        if not backfillable(d):
-            outcome.note = "not backfilled: the store's history does not say when this was reached"
-        found[d.id] = outcome
-    return found
+@dataclass(frozen=True)
+class Settlement:
+    """What to do with the staged crossings of one workspace."""
+
+    workspace_id: uuid.UUID
+    currency: str  # the workspace's: store credit without a currency of its own is in it
+    definitions: tuple[ActiveDefinition, ...]
+    celebration: Celebration
+    source: str  # kept in each milestone's context ("backfill <run id>")
+    now: datetime
+    dry_run: bool
 
 
-def settle(
-    session: Session,
-    workspace_id: uuid.UUID,
-    currency: str,
-    definitions: list[ActiveDefinition],
-    found: dict[uuid.UUID, Outcome],
-    celebration: Celebration,
-    *,
-    source: str,
-    now: datetime,
-    dry_run: bool,
-) -> list[uuid.UUID]:
-    """Record or celebrate the staged crossings; count them per definition. Returns the ids of
-    the milestones celebrated (their effects are in the outbox, to be run after commit)."""
+def settle(session: Session, plan: Settlement) -> tuple[list[Outcome], list[uuid.UUID]]:
+    """Record or celebrate the staged crossings; count them per definition. Returns the counts
+    and the ids of the milestones celebrated (their effects are in the outbox, run after commit)."""
+    found = {d.id: Outcome(d.key, d.name, note=None if backfillable(d) else NOT_BACKFILLED) for d in plan.definitions}
     sql = Sql(session)
     sql.run(
         """UPDATE bf_crossings SET existing = TRUE WHERE EXISTS (
                SELECT 1 FROM customer_milestones m WHERE m.customer_id = bf_crossings.customer_id
                AND m.definition_id = bf_crossings.definition_id AND m.occurrence = bf_crossings.occurrence)"""
     )
-    celebrate, params = celebration.sql()
+    celebrate, params = plan.celebration.sql()
     for definition_id, existing, celebrated, count in sql.run(
         f"""SELECT x.definition_id, x.existing, {celebrate} AS celebrate, count(*) FROM bf_crossings x
             GROUP BY 1, 2, 3""",
@@ -99,13 +93,12 @@ def settle(
             outcome.celebrated += count
         else:
             outcome.recorded += count
-    by_id = {d.id: d for d in definitions}
-    for definition_id, outcome in found.items():
-        outcome.liability = _credit(by_id[definition_id], outcome.celebrated, currency)
-    if dry_run:
-        return []
-    _record(sql, workspace_id, celebrate, params, source, now)
-    return _celebrate(session, workspace_id, by_id, celebration, source)
+    for definition in plan.definitions:
+        found[definition.id].liability = _credit(definition, found[definition.id].celebrated, plan.currency)
+    if plan.dry_run:
+        return list(found.values()), []
+    _record(sql, plan, celebrate, params)
+    return list(found.values()), _celebrate(session, plan)
 
 
 def _credit(definition: ActiveDefinition, celebrated: int, currency: str) -> dict[str, Decimal]:
@@ -120,7 +113,7 @@ def _credit(definition: ActiveDefinition, celebrated: int, currency: str) -> dic
     return dict(total)
 
 
-def _record(sql: Sql, workspace_id: uuid.UUID, celebrate: str, params: dict[str, Any], source: str, now: datetime) -> None:
+def _record(sql: Sql, plan: Settlement, celebrate: str, params: dict[str, Any]) -> None:
     metrics = (
         f"CASE WHEN x.metric IS NULL THEN {sql.empty_object()} "
         f"ELSE {sql.json_object('x.metric', 'x.metric_value')} END"
@@ -133,23 +126,18 @@ def _record(sql: Sql, workspace_id: uuid.UUID, celebrate: str, params: dict[str,
                    :workspace, x.definition_id, x.occurrence,
                    CASE WHEN c.customer_since IS NULL THEN NULL
                         ELSE {sql.duration("x.achieved_at", "c.customer_since")} END,
-                   'historical', {sql.json_object("'source'", sql.literal(source), "'metrics'", metrics)}
+                   'historical', {sql.json_object("'source'", sql.literal(plan.source), "'metrics'", metrics)}
             FROM bf_crossings x
             JOIN milestone_definitions d ON d.id = x.definition_id
             JOIN customers c ON c.id = x.customer_id
             WHERE NOT x.existing AND NOT ({celebrate})
             ON CONFLICT (customer_id, definition_id, occurrence) DO NOTHING""",
-        now=now, workspace=workspace_id, **params,
+        now=plan.now, workspace=plan.workspace_id, **params,
     )
 
 
-def _celebrate(
-    session: Session,
-    workspace_id: uuid.UUID,
-    definitions: dict[uuid.UUID, ActiveDefinition],
-    celebration: Celebration,
-    source: str,
-) -> list[uuid.UUID]:
+def _celebrate(session: Session, plan: Settlement) -> list[uuid.UUID]:
+    celebration = plan.celebration
     if celebration.since is None and not celebration.everything:
         return []
     x = CROSSINGS.c
@@ -162,9 +150,10 @@ def _celebrate(
     )
     if not celebration.everything:
         query = query.where(x.achieved_at >= celebration.since)
+    definitions = {d.id: d for d in plan.definitions}
     crossings = [
         Crossing(
-            workspace_id=workspace_id,
+            workspace_id=plan.workspace_id,
             customer_id=row.customer_id,
             definition=definitions[row.definition_id],
             occurrence=row.occurrence,
@@ -172,7 +161,7 @@ def _celebrate(
             achieved_at=row.achieved_at,
             customer_since=row.customer_since,
             metrics={row.metric: row.metric_value} if row.metric else {},
-            source=source,
+            source=plan.source,
         )
         for row in session.execute(query)
     ]

@@ -234,17 +234,14 @@ class _Backfill:
         with _timed(result, "tenure"):
             starts = recompute.refresh_tenure(session, workspace.timezone or "UTC", now)
         definitions = enabled_definitions(session, {workspace.id})[workspace.id]
-        found = history.outcomes(definitions)
         scan_hour = int((workspace.settings or {}).get("scan_hour", DEFAULT_SCAN_HOUR))
         with _timed(result, "crossings"):
             crossings.find_crossings(session, definitions, starts, now, scan_hour)
+        plan = history.Settlement(workspace.id, workspace.currency, tuple(definitions), self.celebration, label, now,
+                                  dry_run=self.run_id is None)
         with _timed(result, "milestones"):
-            result.celebrated_ids = history.settle(
-                session, workspace.id, workspace.currency, definitions, found, self.celebration,
-                source=label, now=now, dry_run=self.run_id is None,
-            )
+            result.outcomes, result.celebrated_ids = history.settle(session, plan)
         staging.drop(session, staging.AFFECTED, staging.CROSSINGS)
-        result.outcomes = list(found.values())
 
     def summary(self) -> dict[str, Any]:
         result = self.result

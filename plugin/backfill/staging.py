@@ -99,7 +99,7 @@ NUMBERS = _temp(
     Column("k", Integer, nullable=False),
     Column("value", Text, nullable=False),
 )
-# Created by CREATE TABLE … AS (history.py): each counted order with its customer's running totals.
+# Created by CREATE TABLE … AS (crossings.py): each counted order with its customer's running totals.
 RUNNING = _temp(
     "bf_running",
     Column("customer_id", Uuid()),
