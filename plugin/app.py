@@ -24,6 +24,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
     from plugin.slack.interactions import slack
     from plugin.web.api import api
+    from plugin.web.console import console
     from plugin.web.health import health
     from plugin.web.ingest import ingest
 
@@ -31,6 +32,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(ingest)
     app.register_blueprint(api)
     app.register_blueprint(slack)
+    app.register_blueprint(console)
     _register_error_handlers(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app

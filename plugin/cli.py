@@ -211,6 +211,31 @@ def create_workspace_command(name: str, timezone: str, currency: str) -> None:
         click.echo(f"workspace {workspace.id}\nadmin token: {token}")
 
 
+@main.command("create-admin")
+@click.argument("email")
+@click.option("--workspace", "workspace_ref", required=True, help="The workspace's id or slug.")
+@click.option("--name", default="", help="How the settings page greets this admin.")
+@click.password_option(help="At least 10 characters; asked for when not given.")
+def create_admin_command(email: str, workspace_ref: str, name: str, password: str) -> None:
+    """Create an admin who signs in to the workspace's settings page at /admin."""
+    from plugin.admin.errors import AdminError
+    from plugin.admins import create_admin
+    from plugin.app import create_app
+    from plugin.db import transaction
+    from plugin.workspaces import find_workspace
+
+    app = create_app()
+    try:
+        with transaction(app.extensions["milestones"].sessions) as session:
+            workspace = find_workspace(session, workspace_ref)
+            if workspace is None:
+                raise click.ClickException(f"no workspace with the id or slug {workspace_ref!r}")
+            admin = create_admin(session, workspace.id, email, password, name=name)
+            click.echo(f"admin {admin.email} can sign in to {workspace.name} at /admin")
+    except AdminError as exc:
+        raise click.ClickException(exc.message) from exc
+
+
 @main.command()
 @click.option("--connection", "connection_id", required=True, help="The store connection (id) to import.")
 @click.option("--source", type=click.Choice(["shopify", "woocommerce", "csv"]), default=None,

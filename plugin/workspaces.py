@@ -45,6 +45,15 @@ def create_workspace(
     return workspace, token
 
 
+def find_workspace(session: Session, reference: str) -> Workspace | None:
+    """The workspace whose id or slug ``reference`` is."""
+    try:
+        by_id = session.get(Workspace, uuid.UUID(reference))
+    except ValueError:
+        by_id = None
+    return by_id or session.scalar(select(Workspace).where(Workspace.slug == reference))
+
+
 def install_default_catalogue(session: Session, workspace: Workspace) -> int:
     existing = set(
         session.execute(select(MilestoneDefinition.key).where(MilestoneDefinition.workspace_id == workspace.id)).scalars()

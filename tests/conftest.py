@@ -25,7 +25,7 @@ from plugin.models import Base
 from plugin.schema import upgrade
 from plugin.services import Services
 from plugin.workspaces import create_workspace
-from tests.support import SHOP_DOMAIN, SHOP_SECRET
+from tests.support import OTHER_TOKEN, SHOP_DOMAIN, SHOP_SECRET
 
 ADMIN_SERVER = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/milestones_test")
@@ -106,6 +106,14 @@ def services_of(app: Flask) -> Services:
 def workspace(app_under_test: Flask) -> Any:
     with transaction(services_of(app_under_test).sessions) as session:
         ws, _ = create_workspace(session, "Red Hill Fresh", admin_token=ADMIN_TOKEN, currency="USD")
+    return ws
+
+
+@pytest.fixture
+def other_workspace(app: Flask) -> Any:
+    """A second business on the same database: nothing of it may show in ``workspace``."""
+    with transaction(services_of(app).sessions) as session:
+        ws, _ = create_workspace(session, "Someone Else's Shop", admin_token=OTHER_TOKEN)
     return ws
 
 

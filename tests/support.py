@@ -76,3 +76,5 @@ def milestone_keys(services: Services, email: str | None = None) -> list[tuple[s
         query = query.where(Customer.email == email)
     with services.sessions() as session:
         return [(k, o) for k, o in session.execute(query).all()]
+
+OTHER_TOKEN = "other-workspace-token"  # the admin token of the other_workspace fixture

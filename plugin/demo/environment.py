@@ -18,13 +18,14 @@ from flask import Flask
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from plugin.admins import create_admin
 from plugin.app import create_app
 from plugin.config import from_environment
 from plugin.connections import create_connection
 from plugin.db import transaction
 from plugin.demo.pacing import relaxed_sqlite_sync
 from plugin.demo.standins import HUBSPOT, SHOPIFY, SLACK, StandInServer
-from plugin.models import Connection
+from plugin.models import AdminUser, Connection
 from plugin.schema import upgrade
 from plugin.services import Services
 from plugin.workspaces import create_workspace
@@ -36,6 +37,7 @@ SHOP_DOMAIN = "red-hill-fresh.myshopify.com"
 SLACK_CHANNEL = "C0CSMCELEB"  # #csm-celebrations
 DEMO_DATABASE = "demo.sqlite3"
 HUBSPOT_EMAIL_ID = 4_242_001
+ADMIN_EMAIL = "admin@redhillfresh.example"
 
 
 class DemoSetupError(RuntimeError):
@@ -48,6 +50,8 @@ class DemoEnvironment:
     services: Services
     workspace_id: uuid.UUID
     admin_token: str
+    admin_email: str
+    admin_password: str
     token_generated: bool
     database_url: str
     fresh_database: bool
@@ -79,8 +83,9 @@ def prepare(standins: StandInServer, database_url: str | None = None) -> DemoEnv
     services: Services = app.extensions["milestones"]
     relaxed_sqlite_sync(services.engine)
     shop_secret = "shpss_" + secrets.token_hex(16)
+    password = secrets.token_urlsafe(12)
     try:
-        workspace_id, token = _create(services, url, token, shop_secret, standins)
+        workspace_id, token = _create(services, url, token, shop_secret, standins, password)
     except IntegrityError as exc:
         services.close()
         raise DemoSetupError(
@@ -95,6 +100,8 @@ def prepare(standins: StandInServer, database_url: str | None = None) -> DemoEnv
         services=services,
         workspace_id=workspace_id,
         admin_token=token,
+        admin_email=ADMIN_EMAIL,
+        admin_password=password,
         token_generated=base.admin_token is None,
         database_url=url,
         fresh_database=fresh,
@@ -104,9 +111,9 @@ def prepare(standins: StandInServer, database_url: str | None = None) -> DemoEnv
 
 
 def _create(
-    services: Services, url: str, token: str, shop_secret: str, standins: StandInServer
+    services: Services, url: str, token: str, shop_secret: str, standins: StandInServer, password: str
 ) -> tuple[uuid.UUID, str]:
-    """The workspace with the default catalogue, and its three connections to the stand-ins."""
+    """The workspace with the default catalogue, its admin, and three connections to the stand-ins."""
     with transaction(services.sessions) as session:
         taken = session.execute(
             select(Connection.id).where(Connection.platform == SHOPIFY, Connection.lookup_key == SHOP_DOMAIN)
@@ -119,6 +126,9 @@ def _create(
         workspace, token = create_workspace(
             session, WORKSPACE_NAME, admin_token=token, timezone=TIMEZONE, currency=CURRENCY
         )
+        if session.scalar(select(AdminUser.id).where(AdminUser.email == ADMIN_EMAIL)) is not None:
+            raise DemoSetupError(f"{safe_url(url)} already has the demo admin {ADMIN_EMAIL}; use an empty database")
+        create_admin(session, workspace.id, ADMIN_EMAIL, password, name="Demo admin")
         connect: dict[str, tuple[str, dict[str, Any]]] = {
             SHOPIFY: ("Red Hill Fresh (Shopify)", {
                 "shop_domain": SHOP_DOMAIN, "api_secret": shop_secret, "access_token": "shpat_demo_" + secrets.token_hex(8),

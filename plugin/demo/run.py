@@ -153,7 +153,8 @@ def _serve(env: DemoEnvironment, port: int, out: TextIO) -> None:
     admin_page = next((p for p in ("/admin", "/admin/", "/") if p in pages), None)
     out.write(f"\nServing the app on the demo database at http://127.0.0.1:{port} (gunicorn). Ctrl-C stops it.\n")
     if admin_page:
-        out.write(f"  open http://127.0.0.1:{port}{admin_page}\n")
+        out.write(f"  open http://127.0.0.1:{port}{admin_page} and sign in as {env.admin_email} "
+                  f"with the password {env.admin_password}\n")
     out.write(f"  health: http://127.0.0.1:{port}/healthz · the admin API as above\n")
     out.flush()
     serving.serve(env.services.settings, port)

@@ -1,5 +1,6 @@
 """Every table, importable from one place (Alembic's env imports this for the metadata)."""
 
+from plugin.models.admin_user import AdminUser
 from plugin.models.backfill import BackfillRun as BackfillRun
 from plugin.models.base import Base
 from plugin.models.customer import Customer, CustomerIdentity, CustomerMetric, Order
@@ -9,6 +10,7 @@ from plugin.models.milestone import CustomerMilestone, MilestoneDefinition, Scan
 from plugin.models.workspace import Connection, Workspace
 
 __all__ = [
+    "AdminUser",
     "Base",
     "Connection",
     "Customer",

@@ -1,4 +1,4 @@
-"""Fixtures for the admin API tests: a second workspace, and a row builder."""
+"""Fixtures for the admin API tests: a row builder."""
 
 from __future__ import annotations
 
@@ -10,16 +10,8 @@ import pytest
 from flask import Flask
 
 from plugin.db import transaction
-from plugin.workspaces import create_workspace
-from tests.api.support import OTHER_TOKEN, Rows
+from tests.api.support import Rows
 from tests.conftest import services_of
-
-
-@pytest.fixture
-def other_workspace(app: Flask) -> Any:
-    with transaction(services_of(app).sessions) as session:
-        ws, _ = create_workspace(session, "Someone Else's Shop", admin_token=OTHER_TOKEN)
-    return ws
 
 
 @pytest.fixture

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session
 
 from plugin.models import Customer, CustomerMetric, CustomerMilestone, Effect, MilestoneDefinition
 from tests.conftest import ADMIN_TOKEN
+from tests.support import OTHER_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-OTHER_TOKEN = "other-workspace-token"
+
 OTHER_AUTH = {"Authorization": f"Bearer {OTHER_TOKEN}"}
 NOW = datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
 
