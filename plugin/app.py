@@ -23,17 +23,17 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     app.extensions["milestones"] = services
 
     from plugin.slack.interactions import slack
+    from plugin.web import ingest
     from plugin.web.api import api
     from plugin.web.console import console
     from plugin.web.health import health
-    from plugin.web.ingest import ingest
 
     app.register_blueprint(health)
-    app.register_blueprint(ingest)
     app.register_blueprint(api)
     app.register_blueprint(slack)
     app.register_blueprint(console)
     _register_error_handlers(app)
+    app.wsgi_app = ingest.mount(app.wsgi_app, services)  # type: ignore[method-assign,assignment]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return app
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.orm import Session
 
-from plugin.db import upsert_statement
 from plugin.models import InboxDelivery
+from plugin.upsert import upsert
 from webhooks.base import InboxItem
 
 
@@ -37,12 +37,6 @@ def store_items(
     ]
     if not rows:
         return []
-    # Rows passed as parameters (not baked into VALUES) keep the statement cacheable: it is
-    # compiled once per process instead of on every webhook.
-    statement = (
-        upsert_statement(session, InboxDelivery.__table__)
-        .on_conflict_do_nothing(index_elements=["connection_id", "delivery_key"])
-        .returning(InboxDelivery.__table__.c.id)
-    )
+    statement = upsert(session, InboxDelivery.__table__, conflict=["connection_id", "delivery_key"], returning=["id"])
     parameters = rows if len(rows) > 1 else rows[0]
     return sorted(session.execute(statement, parameters).scalars().all())

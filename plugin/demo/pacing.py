@@ -37,11 +37,11 @@ class HeldQueue(JobQueue):
         self.held: dict[str, Callable[..., Any]] = {}
         self.releases = 0
 
-    def nudge(self, func: Callable[..., Any], lane: str, job_suffix: str = "") -> bool:
+    def nudge(self, func: Callable[..., Any], lane: str, job_suffix: str = "", *, memo: bool = False) -> bool:
         if self.holding:
             self.held.setdefault(lane, func)
             return True
-        return super().nudge(func, lane, job_suffix)
+        return super().nudge(func, lane, job_suffix, memo=memo)
 
     def release(self) -> None:
         """Run the held jobs now, inline; jobs they nudge run straight away too."""

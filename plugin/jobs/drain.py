@@ -17,6 +17,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
 from plugin.db import utcnow
+from plugin.jobs.queue import NUDGE_MEMO_SECONDS
 from plugin.milestones.award import award
 from plugin.models import InboxDelivery
 from plugin.models import delivery as inbox_status
@@ -36,14 +37,20 @@ def drain_inbox(lane: str = LANE, batch_size: int | None = None) -> int:
     services.queue.clear_nudge(lane)
     size = batch_size or services.settings.drain_batch_size
     handled = 0
+    lingered = services.queue.inline
     while True:
         count, full = _drain_one_batch(services, size)
         handled += count
         if full:
             # More work is waiting: wake another worker to share it while we carry on.
             services.queue.nudge(drain_inbox, lane)
-        if count == 0 or not full:
+            continue
+        if lingered:
             break
+        # A row committed by a process that skipped its nudge (plugin.jobs.queue: the nudge
+        # memo) is visible by now: look once more before stopping.
+        time.sleep(NUDGE_MEMO_SECONDS)
+        lingered = True
     if handled:
         from plugin.jobs.effects import run_effects
 

@@ -5,6 +5,11 @@ queue needs at most one waiting job per lane. A nudge sets a short-lived Redis f
 ``SET NX``; only the caller that set it enqueues, and the job clears the flag before it starts
 claiming, so a row committed after that clear nudges a fresh job (no lost wake-up). If Redis
 is down the nudge is skipped: the rows are safe in PostgreSQL and the sweeper nudges later.
+
+With ``memo``, a process that saw the flag set (it set it, or found it set) skips the Redis
+round trip for the next :data:`NUDGE_MEMO_SECONDS`: a job whose flag was set then has not started yet, or
+started after that moment — and a job lingers that long, and looks once more, before it stops
+(:func:`plugin.jobs.drain.drain_inbox`). So a row committed inside the window is still seen.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -23,6 +29,7 @@ from rq import Queue, Retry
 log = logging.getLogger(__name__)
 
 NUDGE_TTL_SECONDS = 120
+NUDGE_MEMO_SECONDS = 0.05
 JOB_TIMEOUT_SECONDS = 600
 
 
@@ -32,6 +39,7 @@ class JobQueue:
         self.name = name
         self.rq = Queue(name, connection=redis) if redis is not None else None
         self._local = threading.local()  # lanes running inline on this thread
+        self._flag_seen: dict[str, float] = {}  # lane → when this process last saw its flag set
 
     @property
     def inline(self) -> bool:
@@ -40,13 +48,20 @@ class JobQueue:
     def _flag(self, lane: str) -> str:
         return f"{self.name}:nudge:{lane}"
 
-    def nudge(self, func: Callable[..., Any], lane: str, job_suffix: str = "") -> bool:
-        """Make sure a job ``func(lane)`` will run soon. True if this call enqueued it."""
+    def nudge(self, func: Callable[..., Any], lane: str, job_suffix: str = "", *, memo: bool = False) -> bool:
+        """Make sure a job ``func(lane)`` will run soon. True if this call enqueued it.
+
+        ``memo`` allows skipping Redis for :data:`NUDGE_MEMO_SECONDS` after the flag was seen set;
+        only for a lane whose job lingers that long before it stops (the inbox drain)."""
         if self.rq is None:
             self._run_inline(func, lane)
             return True
+        now = time.monotonic()
+        if memo and now - self._flag_seen.get(lane, -NUDGE_MEMO_SECONDS) < NUDGE_MEMO_SECONDS:
+            return False
         try:
             if not self.redis.set(self._flag(lane), job_suffix or "1", nx=True, ex=NUDGE_TTL_SECONDS):  # type: ignore[union-attr]
+                self._flag_seen[lane] = now
                 return False
             self.rq.enqueue(
                 func,
@@ -56,6 +71,7 @@ class JobQueue:
                 result_ttl=0,
                 failure_ttl=86_400,
             )
+            self._flag_seen[lane] = now
             return True
         except RedisError as exc:
             log.warning("could not nudge %s (%s); the sweeper will pick the work up", lane, exc)

@@ -10,11 +10,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from plugin.db import upsert_statement, utcnow
+from plugin.db import utcnow
 from plugin.milestones.definitions import ActiveDefinition
 from plugin.milestones.planning import plan_effects
 from plugin.milestones.policies import in_holdout
 from plugin.models import CustomerMilestone, Workspace
+from plugin.upsert import upsert
 
 ACTIVE = "active"
 HISTORICAL = "historical"
@@ -82,10 +83,8 @@ def award(session: Session, crossings: list[Crossing]) -> list[uuid.UUID]:
                 "created_at": now,
             }
         )
-    statement = (
-        upsert_statement(session, CustomerMilestone.__table__)
-        .on_conflict_do_nothing(index_elements=["customer_id", "definition_id", "occurrence"])
-        .returning(CustomerMilestone.__table__.c.id)
+    statement = upsert(
+        session, CustomerMilestone.__table__, conflict=["customer_id", "definition_id", "occurrence"], returning=["id"]
     )
     new_ids = set(session.execute(statement, rows).scalars().all())
     by_id = {row["id"]: (row, crossing) for row, crossing in zip(rows, crossings, strict=True)}

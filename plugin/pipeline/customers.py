@@ -21,10 +21,11 @@ from typing import Any
 from sqlalchemy import Table, delete, exists, insert, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from plugin.db import upsert_statement, utcnow
+from plugin.db import utcnow
 from plugin.events import CustomerRef
 from plugin.milestones.tenure import local_zone, tenure_columns
 from plugin.models import Customer, CustomerIdentity, CustomerMetric, CustomerMilestone, Order, Workspace
+from plugin.upsert import upsert
 
 # Counted from each connection's order ledger, so two customers' counts add up when they merge.
 LEDGER_METRICS = frozenset({"order_count", "lifetime_spend"})
@@ -76,14 +77,8 @@ def resolve(session: Session, refs: Iterable[tuple[RefKey, CustomerRef]]) -> dic
         absent = [pair for pair in by_email if pair not in emails]
         if absent:
             session.execute(
-                upsert_statement(session, Customer.__table__)
-                .values(
-                    [
-                        _new_customer_row(ws, email, _ref_with_email(wanted, ws, email))
-                        for ws, email in absent
-                    ]
-                )
-                .on_conflict_do_nothing(index_elements=["workspace_id", "email"])
+                upsert(session, Customer.__table__, conflict=["workspace_id", "email"]),
+                [_new_customer_row(ws, email, _ref_with_email(wanted, ws, email)) for ws, email in absent],
             )
             emails.update(_customers_by_email(session, absent))
         for key in missing:
@@ -110,14 +105,11 @@ def resolve(session: Session, refs: Iterable[tuple[RefKey, CustomerRef]]) -> dic
     )
     if identities:
         session.execute(
-            upsert_statement(session, CustomerIdentity.__table__)
-            .values(
-                [
-                    {"workspace_id": ws, "connection_id": conn, "external_id": ext, "customer_id": cid}
-                    for ws, conn, ext, cid in identities
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
+            upsert(session, CustomerIdentity.__table__, conflict=["connection_id", "external_id"]),
+            [
+                {"workspace_id": ws, "connection_id": conn, "external_id": ext, "customer_id": cid}
+                for ws, conn, ext, cid in identities
+            ],
         )
     return found
 
@@ -159,9 +151,9 @@ def link_identity(
     the same person seen earlier from the platform's side and is merged in. Returns the customer
     the id names now."""
     session.execute(
-        upsert_statement(session, CustomerIdentity.__table__)
-        .values(workspace_id=workspace_id, connection_id=connection_id, external_id=external_id, customer_id=customer_id)
-        .on_conflict_do_nothing(index_elements=["connection_id", "external_id"])
+        upsert(session, CustomerIdentity.__table__, conflict=["connection_id", "external_id"]),
+        {"workspace_id": workspace_id, "connection_id": connection_id, "external_id": external_id,
+         "customer_id": customer_id},
     )
     holder = session.scalar(
         select(CustomerIdentity.customer_id).where(
@@ -246,13 +238,9 @@ def _merge_metrics(session: Session, source_id: uuid.UUID, target_id: uuid.UUID,
         moved.append({"customer_id": target_id, "metric": row.metric, "value": value, "observed_at": observed,
                       "updated_at": now})
     if moved:
-        statement = upsert_statement(session, metrics).values(moved)
         session.execute(
-            statement.on_conflict_do_update(
-                index_elements=["customer_id", "metric"],
-                set_={"value": statement.excluded.value, "observed_at": statement.excluded.observed_at,
-                      "updated_at": statement.excluded.updated_at},
-            )
+            upsert(session, metrics, conflict=["customer_id", "metric"], update=["value", "observed_at", "updated_at"]),
+            moved,
         )
 
 

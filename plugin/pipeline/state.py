@@ -16,10 +16,11 @@ from typing import Any
 from sqlalchemy import select, tuple_, update
 from sqlalchemy.orm import Session
 
-from plugin.db import upsert_statement, utcnow
+from plugin.db import utcnow
 from plugin.ledger.orders import OrderState
 from plugin.milestones.tenure import local_zone, tenure_columns
 from plugin.models import Customer, CustomerMetric, Order
+from plugin.upsert import upsert
 
 # Written only when an event brings a different value, so a busy customer costs no extra UPDATE.
 PROFILE_COLUMNS = (
@@ -97,11 +98,8 @@ class BatchState:
         if not keys:
             return
         now = utcnow()
-        # Rows as parameters, not baked into VALUES: the statement compiles once per process.
         self.session.execute(
-            upsert_statement(self.session, Order.__table__).on_conflict_do_nothing(
-                index_elements=["connection_id", "external_id"]
-            ),
+            upsert(self.session, Order.__table__, conflict=["connection_id", "external_id"]),
             [
                 {
                     "workspace_id": workspace_of[conn], "connection_id": conn, "external_id": ext,
@@ -170,16 +168,9 @@ class BatchState:
             for m in sorted(s.changed_metrics)
         ]
         if metric_rows:
-            statement = upsert_statement(self.session, CustomerMetric.__table__)
             self.session.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["customer_id", "metric"],
-                    set_={
-                        "value": statement.excluded.value,
-                        "observed_at": statement.excluded.observed_at,
-                        "updated_at": statement.excluded.updated_at,
-                    },
-                ),
+                upsert(self.session, CustomerMetric.__table__, conflict=["customer_id", "metric"],
+                       update=["value", "observed_at", "updated_at"]),
                 metric_rows,
             )
         for state in self.customers.values():  # few per batch, and their columns differ

@@ -24,6 +24,7 @@ from rq.registry import FailedJobRegistry
 from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import OperationalError
 
+import plugin.jobs.drain as drain_module
 import plugin.pipeline.batch as batch
 from plugin.demo.shopify_payloads import order_payload, signed_delivery
 from plugin.jobs.drain import drain_inbox
@@ -192,18 +193,28 @@ def test_a_deadlock_during_the_row_by_row_retry_does_not_fail_a_good_delivery(
     assert metric(services, EMAIL, "order_count") == 10
 
 
-def test_a_lost_database_connection_during_the_row_by_row_retry_leaves_that_row_pending_for_the_sweeper(
+def test_a_lost_database_connection_during_the_row_by_row_retry_leaves_that_row_pending_not_failed(
     rq_app: Flask, services: Services, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     rows = store_orders(rq_app, range(1, 11))
     lost = OperationalError("UPDATE orders …", {}, psycopg.OperationalError("server closed the connection unexpectedly"))
-    fail_write(monkeypatch, RuntimeError("bug in the middle of a batch"), lost)
+    raised = fail_write(monkeypatch, RuntimeError("bug in the middle of a batch"), lost)
+    seen: list[dict[str, int]] = []
+    original_sleep = drain_module.time.sleep
 
+    def look_before_lingering(seconds: float) -> None:  # the job's last look comes after this
+        seen.append(inbox_statuses(services))
+        original_sleep(seconds)
+
+    monkeypatch.setattr(drain_module.time, "sleep", look_before_lingering)
     drain_inbox()
 
-    assert inbox_statuses(services) == {inbox_status.PROCESSED: rows - 1, inbox_status.PENDING: 1}
-    assert metric(services, EMAIL, "order_count") == 10  # the pending row is order 1's create: no count
-    assert drain_inbox() == 1
+    assert len(raised) == 2
+    # Before its last look the job had left that row pending (not failed, not lost)…
+    assert seen[0] == {inbox_status.PROCESSED: rows - 1, inbox_status.PENDING: 1}
+    # …and the last look applied it, once.
+    assert inbox_statuses(services) == {inbox_status.PROCESSED: rows}
+    assert drain_inbox() == 0
     assert_ten_orders_applied_once(services, rows)
 
 
