@@ -25,15 +25,17 @@ import os
 import sys
 import tempfile
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
+from sqlalchemy import Engine, event  # noqa: E402
 from support import CpuMeter, pg_backends, wait_for_quiet  # noqa: E402
 
 from plugin import connections  # noqa: E402
@@ -60,7 +62,51 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--quiet-wait", type=float, default=60.0,
                    help="seconds to wait for other processes to leave the CPUs alone before measuring")
     p.add_argument("--strict", action="store_true", help="exit 1 when the target is missed")
+    p.add_argument("--statements", type=int, default=0, metavar="N",
+                   help="also print the N statements that took longest in total (time per statement text)")
+    p.add_argument("--explain-ms", type=float, default=0.0, metavar="MS",
+                   help="print PostgreSQL's EXPLAIN ANALYZE of every backfill statement slower than MS "
+                        "(auto_explain; needs a superuser connection, as on the development machine)")
     return p.parse_args()
+
+
+class StatementTimes:
+    """Wall time per statement text on one engine (the text with its whitespace squeezed)."""
+
+    def __init__(self, engine: Engine, explain_ms: float) -> None:
+        self.totals: dict[str, list[float]] = defaultdict(lambda: [0, 0.0])
+        self.plans: list[str] = []
+        event.listen(engine, "before_cursor_execute", self._before)
+        event.listen(engine, "after_cursor_execute", self._after)
+        if explain_ms:
+            event.listen(engine, "connect", lambda dbapi, _record: self._auto_explain(dbapi, explain_ms))
+
+    def _auto_explain(self, dbapi: Any, explain_ms: float) -> None:
+        dbapi.add_notice_handler(lambda notice: self.plans.append(notice.message_primary or ""))
+        with dbapi.cursor() as cursor:
+            cursor.execute("LOAD 'auto_explain'")
+            for name, value in (("log_min_duration", f"{explain_ms:g}ms"), ("log_analyze", "on"),
+                                ("log_buffers", "on"), ("log_nested_statements", "on"),
+                                ("log_level", "notice")):
+                cursor.execute(f"SET auto_explain.{name} = '{value}'")
+        dbapi.commit()
+
+    def _before(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        conn.info.setdefault("bench_started", []).append(time.perf_counter())
+
+    def _after(self, conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        seconds = time.perf_counter() - conn.info["bench_started"].pop()
+        entry = self.totals[" ".join(statement.split())]
+        entry[0] += 1
+        entry[1] += seconds
+
+    def report(self, top: int) -> None:
+        ranked = sorted(self.totals.items(), key=lambda item: -item[1][1])[:top]
+        print(f"statements: the {len(ranked)} slowest in total (count, seconds, text)")
+        for text, (count, seconds) in ranked:
+            print(f"  {count:5d} {seconds:7.2f} s  {text[:300]}")
+        for plan in self.plans:
+            print(plan)
 
 
 def write_export(database_url: str, path: Path, orders: int, customers: int, seed: int) -> dict[str, Decimal | int]:
@@ -176,6 +222,9 @@ def main() -> int:
                 shop = connections.create_connection(
                     session, services.secrets, workspace_id=workspace.id, platform="shopify", name="Shopify",
                     settings={"shop_domain": "bench.myshopify.com", "access_token": "x", "api_secret": "y"})
+            statements = (StatementTimes(services.engine, args.explain_ms)
+                          if args.statements or args.explain_ms else None)
+            services.engine.dispose()  # connections made from here on are the profiled ones
             background = wait_for_quiet(args.quiet_wait)
             meter = CpuMeter({"backfill": lambda: [os.getpid()], "postgres": lambda: pg_backends(args.database_url)})
             with meter:
@@ -200,6 +249,8 @@ def main() -> int:
           + ", ".join(f"{k} {v:,}" for k, v in recorded.most_common()))
     met = total < TARGET_SECONDS
     print(f"target: < {TARGET_SECONDS:.0f} s for {args.orders:,} orders: {'met' if met else 'MISSED'}")
+    if statements is not None:
+        statements.report(args.statements)
     for problem in problems:
         print(f"WRONG: {problem}")
     if problems:

@@ -17,6 +17,7 @@ from marshmallow import Schema, fields
 from connectors.errors import ConnectorError
 from connectors.http import HttpClient
 from connectors.payloads import (
+    CsmNotice,
     CustomerTag,
     DiscountCode,
     EffectResult,
@@ -24,6 +25,7 @@ from connectors.payloads import (
     FetchedOrder,
     MilestoneAlert,
     StoreCredit,
+    StoreCreditDebit,
     TimelineNote,
 )
 
@@ -47,6 +49,7 @@ class Capability(StrEnum):
     ADD_CUSTOMER_TAG = "add_customer_tag"
     CREATE_DISCOUNT_CODE = "create_discount_code"
     FETCH_ORDERS = "fetch_orders"
+    DEBIT_STORE_CREDIT = "debit_store_credit"
 
 
 class SettingsSchema(Schema):
@@ -109,11 +112,28 @@ class Connector:
         """After a crash mid-call: the credit we may already have applied, or None."""
         raise self._unsupported(Capability.APPLY_STORE_CREDIT)
 
+    def debit_store_credit(self, debit: StoreCreditDebit) -> EffectResult:
+        """Take a store credit back (a refund undid its milestone). A credit that can no longer
+        be taken back (already spent, a used coupon) is a permanent error saying so."""
+        raise self._unsupported(Capability.DEBIT_STORE_CREDIT)
+
+    def find_store_credit_debit(self, debit: StoreCreditDebit, since: datetime) -> EffectResult | None:
+        """After a crash mid-call: the debit we may already have made, or None."""
+        raise self._unsupported(Capability.DEBIT_STORE_CREDIT)
+
     def post_alert(self, alert: MilestoneAlert) -> EffectResult:
         raise self._unsupported(Capability.POST_ALERT)
 
     def find_alert(self, alert: MilestoneAlert, since: datetime) -> EffectResult | None:
         """After a crash mid-call: the alert we may already have posted, or None."""
+        raise self._unsupported(Capability.POST_ALERT)
+
+    def post_notice(self, notice: CsmNotice) -> EffectResult:
+        """A plain message to the account's CSM (no celebration buttons)."""
+        raise self._unsupported(Capability.POST_ALERT)
+
+    def find_notice(self, notice: CsmNotice, since: datetime) -> EffectResult | None:
+        """After a crash mid-call: the notice we may already have posted, or None."""
         raise self._unsupported(Capability.POST_ALERT)
 
     def register_webhooks(self, delivery_url: str, topics: list[str]) -> dict[str, str]:

@@ -63,6 +63,39 @@ class StoreCredit:
 
 
 @dataclass(frozen=True)
+class StoreCreditDebit:
+    """Taking back a store credit we applied, because a refund or cancellation undid the
+    milestone it rewarded. ``credit_external_id`` is what the credit created (Shopify's credit
+    transaction, WooCommerce's coupon id) and ``credit_idempotency_key`` the credit's own key
+    (a WooCommerce coupon is only deleted when it carries it). Shopify debits ``account_id``, the
+    account the credit went to, when known; else the customer's account in ``amount.currency``."""
+
+    idempotency_key: str
+    customer_external_id: str
+    amount: Money
+    reason: str
+    credit_external_id: str | None
+    credit_idempotency_key: str
+    account_id: str | None = None
+    coupon_code: str | None = None
+
+
+@dataclass(frozen=True)
+class CsmNotice:
+    """A message to the account's CSM about one milestone — revoked after a refund, a credit that
+    could not be taken back — routed like :class:`MilestoneAlert` (``owner_email``, the channel's
+    ``csm_routing``), without the celebration buttons."""
+
+    idempotency_key: str
+    milestone_id: str
+    customer_name: str
+    headline: str
+    lines: tuple[str, ...]
+    channel: str | None = None
+    owner_email: str | None = None
+
+
+@dataclass(frozen=True)
 class CustomerTag:
     """Tags on the shopper (RHF's "VIP upgrade", "loyalty tier up")."""
 
@@ -108,10 +141,23 @@ class EmailMessage:
 
 
 @dataclass(frozen=True)
+class AlertMilestone:
+    """One more milestone of a combined alert (one customer crossed several at once)."""
+
+    milestone_id: str
+    milestone_name: str
+    detail: str
+    achieved_on: date
+    time_to_milestone: str | None = None
+
+
+@dataclass(frozen=True)
 class MilestoneAlert:
     """PRD-114's Slack alert, platform-neutral.
 
     ``headline`` is "1 Million API Calls!", ``detail`` "API usage reached 1,000,000 calls".
+    ``also`` lists the other milestones the customer crossed at the same time: the alert then
+    shows one section per milestone, and its buttons act on all of them.
     """
 
     idempotency_key: str
@@ -130,6 +176,28 @@ class MilestoneAlert:
     channel: str | None = None
     # The account's CSM (the CRM owner), whom the alert is routed to (SlackSettings.csm_routing).
     owner_email: str | None = None
+    also: tuple[AlertMilestone, ...] = ()
+
+    @property
+    def milestone_ids(self) -> tuple[str, ...]:
+        return (self.milestone_id, *(m.milestone_id for m in self.also))
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """A message to the team lead (RHF: "Escalate to Team Lead if: exceptional milestone,
+    celebrity/influencer customer, error in recognition"): why, about which milestones and which
+    customer, and what to do next. ``link`` opens the admin page where that next step is taken."""
+
+    idempotency_key: str
+    milestone_id: str
+    customer_name: str
+    customer_email: str | None
+    reasons: tuple[str, ...]
+    milestones: tuple[str, ...]
+    customer_context: tuple[str, ...]
+    next_step: str
+    link: str | None = None
 
 
 def to_json(payload: Any) -> dict[str, Any]:
@@ -159,6 +227,9 @@ def from_json(cls: type[T], data: dict[str, Any]) -> T:
 def _decode(hint: Any, value: Any) -> Any:
     if value is None:
         return None
+    if getattr(hint, "__origin__", None) is tuple:  # tuple[X, ...]: each item decoded as an X
+        item = (getattr(hint, "__args__", None) or (Any,))[0]
+        return tuple(_decode(item, v) for v in value)
     options = getattr(hint, "__args__", None) or (hint,)
     for option in options:
         if option is type(None):
@@ -172,7 +243,7 @@ def _decode(hint: Any, value: Any) -> Any:
         if option is date:
             return date.fromisoformat(value)
         if getattr(option, "__origin__", None) is tuple:
-            return tuple(value)
+            return _decode(option, value)
     return value
 
 

@@ -23,12 +23,20 @@ from typing import Any, ClassVar
 
 from marshmallow import fields, validate
 
+from connectors import shopify_debits as debits
 from connectors import shopify_discounts as discounts
 from connectors import shopify_orders
 from connectors import shopify_webhooks as subscriptions
 from connectors.base import RECONCILE_SKEW, Capability, Connector, SettingsSchema, as_utc
 from connectors.errors import ConnectorError
-from connectors.payloads import CustomerTag, DiscountCode, EffectResult, FetchedOrder, StoreCredit
+from connectors.payloads import (
+    CustomerTag,
+    DiscountCode,
+    EffectResult,
+    FetchedOrder,
+    StoreCredit,
+    StoreCreditDebit,
+)
 
 DEFAULT_API_VERSION = "2025-07"
 # ``StoreCreditAccountCreditInput.notify`` exists from 2026-01 on; an older version rejects the
@@ -120,6 +128,7 @@ class ShopifyConnector(Connector):
         {
             Capability.CHECK_CONNECTION,
             Capability.APPLY_STORE_CREDIT,
+            Capability.DEBIT_STORE_CREDIT,
             Capability.ADD_CUSTOMER_TAG,
             Capability.CREATE_DISCOUNT_CODE,
             Capability.REGISTER_WEBHOOKS,
@@ -203,6 +212,13 @@ class ShopifyConnector(Connector):
                 "reconciled": True,
             },
         )
+
+    def debit_store_credit(self, debit: StoreCreditDebit) -> EffectResult:
+        """``storeCreditAccountDebit`` of the credit's amount; see :mod:`connectors.shopify_debits`."""
+        return debits.debit(self.graphql, customer_gid(debit.customer_external_id), debit)
+
+    def find_store_credit_debit(self, debit: StoreCreditDebit, since: datetime) -> EffectResult | None:
+        return debits.find_debit(self.graphql, customer_gid(debit.customer_external_id), debit, since)
 
     def add_customer_tag(self, tag: CustomerTag) -> EffectResult:
         """``tagsAdd`` keeps the tags a customer already has, so a retry changes nothing."""

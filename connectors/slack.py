@@ -3,7 +3,7 @@
 Slack answers most failures with HTTP 200 and ``{"ok": false, "error": "..."}``, so every
 answer is checked here; real HTTP errors (429 with Retry-After, 5xx) are raised by the HTTP
 client before that. The alert's buttons come back to ``/slack/interactions/<connection_id>``
-with ``value`` = the milestone id.
+with ``value`` = the milestone ids of the alert, comma separated (one, unless combined).
 
 ``chat.postMessage`` has no idempotency key either. Each alert carries message metadata with our
 key, and :meth:`SlackConnector.find_alert` reads the recent history of the channel it went to.
@@ -13,10 +13,18 @@ is matched to a Slack member with ``users.lookupByEmail``, then, by the ``csm_ro
 mentioned in the channel (``mention``, the default), sent a direct message (``dm``, through
 ``conversations.open``), or left out (``channel``). When nobody matches, or the lookup or the DM
 fails, the alert goes to the channel and the effect's result says why (``fallback``).
+
+A customer who crosses several milestones at once gets one alert (``MilestoneAlert.also``): a
+section per milestone, and buttons whose ``value`` lists every milestone id, comma separated.
+
+Escalations (:class:`~connectors.payloads.Escalation`) go to the team lead's channel, the
+``escalation_channel`` setting, with their own metadata event type; without that setting the
+planner never routes one here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any, ClassVar
 
@@ -24,9 +32,11 @@ from marshmallow import fields, validate
 
 from connectors.base import RECONCILE_SKEW, Capability, Connector, SettingsSchema, as_utc
 from connectors.errors import ConnectorError
-from connectors.payloads import EffectResult, MilestoneAlert, Money
+from connectors.payloads import CsmNotice, EffectResult, Escalation, MilestoneAlert, Money
 
 EVENT_TYPE = "customer_milestone"
+ESCALATION_EVENT_TYPE = "milestone_escalation"
+CHANNEL_ID = r"^[CG][A-Z0-9]{6,}$"
 # Errors worth trying again; every other ``error`` (invalid_auth, channel_not_found,
 # not_in_channel, account_inactive, invalid_blocks…) fails the same way next time.
 # https://docs.slack.dev/reference/methods/chat.postMessage (Errors)
@@ -79,8 +89,20 @@ class SlackSettings(SettingsSchema):
     channel = fields.String(
         required=True,
         # An id, not a #name: conversations.history (the check after a crash) only takes ids.
-        validate=validate.Regexp(r"^[CG][A-Z0-9]{6,}$", error="A channel ID such as C0123456789, not a #name."),
+        validate=validate.Regexp(CHANNEL_ID, error="A channel ID such as C0123456789, not a #name."),
         metadata={"label": "CSM channel ID", "help": "e.g. C0123456789 (channel details → About); invite the bot to it."},
+    )
+    escalation_channel = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Regexp(CHANNEL_ID, error="A channel ID such as C0123456789, not a #name."),
+        metadata={
+            "label": "Team lead channel ID",
+            "help": "Escalations go here: exceptional milestones, VIP customers, a recognition that failed for good. "
+            "A channel ID such as C0123456789; invite the bot to it. Empty: escalations wait in Operations "
+            "as 'no connection'.",
+            "enables": "escalation",  # without it, planning does not route escalations to this connection
+        },
     )
     csm_routing = fields.String(
         load_default=MENTION,
@@ -137,12 +159,26 @@ def section(text: str) -> dict[str, Any]:
     return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
 
 
+def detail_lines(detail: str, achieved_on: date, time_to_milestone: str | None) -> str:
+    lines = [f"- Milestone: {mrkdwn(detail)}", f"- Achieved: {day(achieved_on)}"]
+    if time_to_milestone:
+        lines.append(f"- Time to milestone: {mrkdwn(time_to_milestone)}")
+    return "\n".join(lines)
+
+
 def alert_blocks(alert: MilestoneAlert, csm_user_id: str | None = None) -> list[dict[str, Any]]:
-    """PRD-114 §5.1 as Block Kit, with a "*CSM:* @someone" line when the CSM is mentioned. Pure,
-    so the demo can print what would be posted."""
-    details = [f"- Milestone: {mrkdwn(alert.detail)}", f"- Achieved: {day(alert.achieved_on)}"]
-    if alert.time_to_milestone:
-        details.append(f"- Time to milestone: {mrkdwn(alert.time_to_milestone)}")
+    """PRD-114 §5.1 as Block Kit, with a "*CSM:* @someone" line when the CSM is mentioned; a
+    combined alert has a section per milestone instead of one "Details". Pure, so the demo can
+    print what would be posted."""
+    if alert.also:
+        details = [section(f"*{mrkdwn(alert.milestone_name)}*\n"
+                           + detail_lines(alert.detail, alert.achieved_on, alert.time_to_milestone))]
+        details += [
+            section(f"*{mrkdwn(m.milestone_name)}*\n" + detail_lines(m.detail, m.achieved_on, m.time_to_milestone))
+            for m in alert.also
+        ]
+    else:
+        details = [section("*Details:*\n" + detail_lines(alert.detail, alert.achieved_on, alert.time_to_milestone))]
     context = []
     if alert.customer_since is not None:
         context.append(f"- Customer since: {month(alert.customer_since)}")
@@ -156,9 +192,9 @@ def alert_blocks(alert: MilestoneAlert, csm_user_id: str | None = None) -> list[
             "type": "header",
             "text": {"type": "plain_text", "text": f":trophy: Customer Milestone: {alert.customer_name}"[:150], "emoji": True},
         },
-        section(f"*Milestone Achieved:* {mrkdwn(alert.headline)}"),
+        section(f"*{'Milestones' if alert.also else 'Milestone'} Achieved:* {mrkdwn(alert.headline)}"),
         *([section(f"*CSM:* <@{csm_user_id}>")] if csm_user_id else []),
-        section("*Details:*\n" + "\n".join(details)),
+        *details,
     ]
     if context:
         blocks.append(section("*Customer Context:*\n" + "\n".join(context)))
@@ -169,7 +205,7 @@ def alert_blocks(alert: MilestoneAlert, csm_user_id: str | None = None) -> list[
             "type": "button",
             "text": {"type": "plain_text", "text": label, "emoji": True},
             "action_id": action_id,
-            "value": alert.milestone_id,
+            "value": ",".join(alert.milestone_ids),  # every milestone of the message: a click acts on all
         }
         if style:
             button["style"] = style
@@ -182,6 +218,48 @@ def alert_text(alert: MilestoneAlert, csm_user_id: str | None = None) -> str:
     """The notification and screen-reader fallback for the blocks (a mention here notifies the CSM)."""
     text = f":trophy: Customer Milestone: {mrkdwn(alert.customer_name)} — {mrkdwn(alert.headline)}"
     return f"{text} (CSM: <@{csm_user_id}>)" if csm_user_id else text
+
+
+def notice_text(notice: CsmNotice, csm_user_id: str | None = None) -> str:
+    text = f"{mrkdwn(notice.headline)} — {mrkdwn(notice.customer_name)}"
+    return f"{text} (CSM: <@{csm_user_id}>)" if csm_user_id else text
+
+
+def notice_blocks(notice: CsmNotice, csm_user_id: str | None = None) -> list[dict[str, Any]]:
+    """The notice as Block Kit: its headline, the CSM's mention, one line per fact."""
+    blocks: list[dict[str, Any]] = [section(f"*{mrkdwn(notice.headline)}* — {mrkdwn(notice.customer_name)}")]
+    if csm_user_id:
+        blocks.append(section(f"*CSM:* <@{csm_user_id}>"))
+    if notice.lines:
+        blocks.append(section("\n".join(f"- {mrkdwn(line)}" for line in notice.lines)))
+    return blocks
+
+
+def escalation_blocks(escalation: Escalation) -> list[dict[str, Any]]:
+    """The team lead's message: why, which milestones, who, and the next step (with its link)."""
+    step = mrkdwn(escalation.next_step)
+    if escalation.link:
+        step += f" <{escalation.link}|Open in the admin>"
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": f":rotating_light: Escalation: {escalation.customer_name}"[:150],
+                     "emoji": True},
+        },
+        section("*Why:*\n" + "\n".join(f"- {mrkdwn(r)}" for r in escalation.reasons)),
+    ]
+    if escalation.milestones:
+        title = "Milestones" if len(escalation.milestones) > 1 else "Milestone"
+        blocks.append(section(f"*{title}:*\n" + "\n".join(f"- {mrkdwn(m)}" for m in escalation.milestones)))
+    who = mrkdwn(escalation.customer_name) + (f" ({mrkdwn(escalation.customer_email)})" if escalation.customer_email else "")
+    blocks.append(section(f"*Customer:* {who}" + "".join(f"\n- {mrkdwn(c)}" for c in escalation.customer_context)))
+    blocks.append(section(f"*Next step:* {step}"))
+    return blocks
+
+
+def escalation_text(escalation: Escalation) -> str:
+    first = escalation.reasons[0] if escalation.reasons else "needs the team lead"
+    return f":rotating_light: Escalation: {mrkdwn(escalation.customer_name)} — {mrkdwn(first)}"
 
 
 class SlackConnector(Connector):
@@ -197,15 +275,55 @@ class SlackConnector(Connector):
 
     def post_alert(self, alert: MilestoneAlert) -> EffectResult:
         """The alert in the CSM channel, mentioning the account's CSM, or in a DM to them."""
-        channel = alert.channel or self.setting("channel")
+        return self._deliver(alert, lambda mention: (alert_text(alert, mention), alert_blocks(alert, mention)))
+
+    def post_notice(self, notice: CsmNotice) -> EffectResult:
+        """A plain message about a milestone (revoked, a credit not taken back), routed like the alert."""
+        return self._deliver(notice, lambda mention: (notice_text(notice, mention), notice_blocks(notice, mention)))
+
+    def find_notice(self, notice: CsmNotice, since: datetime) -> EffectResult | None:
+        return self.find_alert(notice, since)
+
+    def post_escalation(self, escalation: Escalation) -> EffectResult:
+        """The escalation in the team lead's channel (the ``escalation_channel`` setting)."""
+        # https://docs.slack.dev/reference/methods/chat.postMessage
+        posted = self.call(
+            "POST",
+            "chat.postMessage",
+            json={
+                "channel": self.setting("escalation_channel"),
+                "text": escalation_text(escalation),
+                "blocks": escalation_blocks(escalation),
+                "metadata": {
+                    "event_type": ESCALATION_EVENT_TYPE,
+                    "event_payload": {"milestone_id": escalation.milestone_id,
+                                      "idempotency_key": escalation.idempotency_key},
+                },
+                "unfurl_links": False,
+                "unfurl_media": False,
+            },
+        )
+        channel, ts = posted["channel"], posted["ts"]
+        return EffectResult(external_id=f"{channel}:{ts}", detail={"channel": channel, "ts": ts})
+
+    def find_escalation(self, escalation: Escalation, since: datetime) -> EffectResult | None:
+        """The escalation an earlier attempt posted since ``since``, or None."""
+        return self._find_in(self.setting("escalation_channel"), escalation, since, ESCALATION_EVENT_TYPE)
+
+    def _deliver(
+        self, item: MilestoneAlert | CsmNotice, render: Callable[[str | None], tuple[str, list[dict[str, Any]]]]
+    ) -> EffectResult:
+        """Post ``render(mention)`` to the CSM channel (mentioning the CSM) or to the CSM's DM."""
+        channel = item.channel or self.setting("channel")
         routing = self.settings.get("csm_routing") or MENTION
-        csm, fallback = self._csm(alert, routing)
+        csm, fallback = self._csm(item, routing)
         target, mention, routed = channel, csm, (MENTION if csm else CHANNEL)
         if csm and routing == DM:
             try:
                 target, mention, routed = self.open_dm(csm), None, DM
             except ConnectorError as exc:
                 fallback = f"could not open a DM with the CSM ({exc.message}): mentioned in the channel"
+        text, blocks = render(mention)
         # https://docs.slack.dev/reference/methods/chat.postMessage
         # https://docs.slack.dev/messaging/message-metadata
         posted = self.call(
@@ -213,11 +331,11 @@ class SlackConnector(Connector):
             "chat.postMessage",
             json={
                 "channel": target,
-                "text": alert_text(alert, mention),
-                "blocks": alert_blocks(alert, mention),
+                "text": text,
+                "blocks": blocks,
                 "metadata": {
                     "event_type": EVENT_TYPE,
-                    "event_payload": {"milestone_id": alert.milestone_id, "idempotency_key": alert.idempotency_key},
+                    "event_payload": {"milestone_id": item.milestone_id, "idempotency_key": item.idempotency_key},
                 },
                 "unfurl_links": False,
                 "unfurl_media": False,
@@ -225,13 +343,13 @@ class SlackConnector(Connector):
         )
         channel, ts = posted["channel"], posted["ts"]
         detail: dict[str, Any] = {"channel": channel, "ts": ts}
-        if alert.owner_email and routing != CHANNEL:
+        if item.owner_email and routing != CHANNEL:
             detail.update(routed=routed, csm_user_id=csm)
             if fallback:
                 detail["fallback"] = fallback
         return EffectResult(external_id=f"{channel}:{ts}", detail=detail)
 
-    def _csm(self, alert: MilestoneAlert, routing: str) -> tuple[str | None, str | None]:
+    def _csm(self, alert: MilestoneAlert | CsmNotice, routing: str) -> tuple[str | None, str | None]:
         """The CSM's Slack user id, or None and why the channel gets the alert instead."""
         if routing == CHANNEL or not alert.owner_email:
             return None, None
@@ -252,7 +370,7 @@ class SlackConnector(Connector):
             raise ConnectorError("slack conversations.open: no channel in the answer", permanent=True)
         return str(channel["id"])
 
-    def find_alert(self, alert: MilestoneAlert, since: datetime) -> EffectResult | None:
+    def find_alert(self, alert: MilestoneAlert | CsmNotice, since: datetime) -> EffectResult | None:
         """The message an earlier attempt posted for this alert since ``since``, or None: in the CSM's
         DM when alerts go there (unless that attempt fell back to the channel), then in the channel."""
         channels = []
@@ -271,7 +389,9 @@ class SlackConnector(Connector):
                 return found
         return None
 
-    def _find_in(self, channel: str, alert: MilestoneAlert, since: datetime) -> EffectResult | None:
+    def _find_in(
+        self, channel: str, alert: MilestoneAlert | CsmNotice | Escalation, since: datetime, event_type: str = EVENT_TYPE
+    ) -> EffectResult | None:
         oldest = as_utc(since) - RECONCILE_SKEW
         params: dict[str, Any] = {
             "channel": channel,
@@ -285,7 +405,7 @@ class SlackConnector(Connector):
             for message in page.get("messages", []):
                 metadata = message.get("metadata") or {}
                 payload = metadata.get("event_payload") or {}
-                if metadata.get("event_type") == EVENT_TYPE and payload.get("idempotency_key") == alert.idempotency_key:
+                if metadata.get("event_type") == event_type and payload.get("idempotency_key") == alert.idempotency_key:
                     return EffectResult(
                         external_id=f"{channel}:{message['ts']}",
                         detail={"channel": channel, "ts": message["ts"], "reconciled": True},

@@ -34,7 +34,14 @@ from marshmallow import fields
 from connectors.base import Capability, Connector, SettingsSchema, as_utc
 from connectors.errors import ConnectorError
 from connectors.http import excerpt
-from connectors.payloads import CustomerTag, DiscountCode, EffectResult, FetchedOrder, StoreCredit
+from connectors.payloads import (
+    CustomerTag,
+    DiscountCode,
+    EffectResult,
+    FetchedOrder,
+    StoreCredit,
+    StoreCreditDebit,
+)
 
 API_PATH = "/wp-json/wc/v3"
 PAGE_SIZE = 100  # the REST API's maximum per_page
@@ -98,6 +105,7 @@ class WooCommerceConnector(Connector):
             Capability.CHECK_CONNECTION,
             Capability.REGISTER_WEBHOOKS,
             Capability.APPLY_STORE_CREDIT,
+            Capability.DEBIT_STORE_CREDIT,
             Capability.ADD_CUSTOMER_TAG,
             Capability.CREATE_DISCOUNT_CODE,
             Capability.FETCH_ORDERS,
@@ -139,6 +147,47 @@ class WooCommerceConnector(Connector):
         if found is None or not _is_ours(found, credit.idempotency_key):
             return None
         return _coupon_result(found, code, reconciled=True)
+
+    def debit_store_credit(self, debit: StoreCreditDebit) -> EffectResult:
+        """Void the credit's coupon if it was never used: ``GET coupons/<id>``, then ``DELETE
+        coupons/<id>?force=true`` (the API cannot trash coupons). A coupon already used cannot be
+        taken back: a permanent error says so. A coupon already gone counts as voided — an earlier
+        attempt (or the merchant) deleted it — so running this again is harmless.
+        https://woocommerce.github.io/woocommerce-rest-api-docs/#retrieve-a-coupon
+        https://woocommerce.github.io/woocommerce-rest-api-docs/#delete-a-coupon
+        """
+        coupon = self._credit_coupon(debit)
+        code = debit.coupon_code or credit_code(debit.credit_idempotency_key)
+        if coupon is None:
+            return EffectResult(external_id=debit.credit_external_id, detail={"voided": True, "code": code,
+                                                                              "already_deleted": True})
+        if not _is_ours(coupon, debit.credit_idempotency_key):
+            raise ConnectorError(f"woocommerce: coupon {coupon['id']} is not the one issued for this credit; "
+                                 "it was left alone", permanent=True)
+        used = int(coupon.get("usage_count") or 0)
+        if used:
+            raise ConnectorError(
+                f"woocommerce: coupon {code} was already used ({used} time{'s' if used != 1 else ''}): "
+                "it cannot be voided", permanent=True)
+        deleted = _object(self.call("DELETE", f"coupons/{coupon['id']}", params={"force": "true"}), "coupon")
+        return EffectResult(external_id=str(deleted["id"]), detail={"voided": True, "code": code,
+                                                                    "amount": deleted.get("amount")})
+
+    def find_store_credit_debit(self, debit: StoreCreditDebit, since: datetime) -> EffectResult | None:
+        """Voiding is safe to repeat (a deleted coupon counts as voided): nothing to look for."""
+        return None
+
+    def _credit_coupon(self, debit: StoreCreditDebit) -> dict[str, Any] | None:
+        """The credit's coupon by its id (by its code when the id is unknown), or None if gone."""
+        coupon_id = (debit.credit_external_id or "").strip()
+        if not coupon_id.isdigit():
+            return self._coupon_by_code(debit.coupon_code or credit_code(debit.credit_idempotency_key))
+        try:
+            return _object(self.call("GET", f"coupons/{coupon_id}"), "coupon")
+        except ConnectorError as exc:
+            if exc.status == 404:
+                return None
+            raise
 
     def create_discount_code(self, discount: DiscountCode) -> EffectResult:
         if not discount.customer_email:

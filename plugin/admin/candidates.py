@@ -125,3 +125,12 @@ def to_csv(candidates: list[dict[str, Any]]) -> str:
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def significant_types(session: Session, workspace_id: uuid.UUID) -> list[str]:
+    """The milestone types that have a significant definition: what the type filter offers."""
+    return list(session.execute(
+        select(MilestoneDefinition.type)
+        .where(MilestoneDefinition.workspace_id == workspace_id, MilestoneDefinition.significant.is_(True))
+        .distinct().order_by(MilestoneDefinition.type)
+    ).scalars())

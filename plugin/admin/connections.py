@@ -12,6 +12,7 @@ and effects still routed to it fail visibly ("the connection was removed") inste
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from secrets import token_urlsafe
 from typing import Any
 
@@ -19,12 +20,13 @@ from marshmallow import ValidationError, fields, missing, validate
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connectors.base import Capability, SettingsSchema
+from connectors.base import Capability, SettingsSchema, as_utc
 from connectors.errors import ConnectorError
 from connectors.registry import CONNECTORS, connector_class
 from plugin import connections
 from plugin.admin.errors import Conflict, Invalid, NotFound
-from plugin.models import Connection
+from plugin.db import utcnow
+from plugin.models import Connection, InboxDelivery
 from plugin.secrets import MASK, SecretBox, mask
 from plugin.webhook_subscriptions import delivery_url, supports_registration
 
@@ -33,6 +35,7 @@ DISCONNECTED = "disconnected"
 # Platforms that send us webhooks at /webhooks/<platform>[/<id>] (DESIGN.md, External contract).
 INBOUND_WEBHOOKS = frozenset({"shopify", "woocommerce", "hubspot", "usage"})
 LOOKUP_MAX = 255  # connections.lookup_key
+RECONCILED = "reconcile:"  # delivery keys of the orders reconciliation fetched (plugin.reconcile)
 
 
 def webhook_url(public_url: str, platform: str, connection_id: uuid.UUID) -> str | None:
@@ -55,6 +58,63 @@ def get(session: Session, workspace_id: uuid.UUID, connection_id: uuid.UUID) -> 
     if row is None:
         raise NotFound(f"no connection {connection_id}")
     return row
+
+
+def every(session: Session, workspace_id: uuid.UUID, *, disconnected: bool = False) -> list[Connection]:
+    """The workspace's connections, oldest first; ``disconnected`` ones too when asked (their
+    deliveries and effects stay readable)."""
+    query = select(Connection).where(Connection.workspace_id == workspace_id)
+    if not disconnected:
+        query = query.where(Connection.status != DISCONNECTED)
+    return list(session.execute(query.order_by(Connection.created_at, Connection.id)).scalars())
+
+
+def last_webhooks(session: Session, workspace_id: uuid.UUID) -> dict[uuid.UUID, datetime]:
+    """When each connection last received a webhook: its newest inbox delivery that the platform
+    sent (reconciliation's fetched orders enter the inbox too, but nobody sent them). Newest by
+    id, so each lookup walks the primary key backwards and stops at the first match."""
+    newest = (
+        select(InboxDelivery.received_at)
+        .where(InboxDelivery.connection_id == Connection.id, ~InboxDelivery.delivery_key.startswith(RECONCILED))
+        .order_by(InboxDelivery.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(Connection.id, newest, Connection.last_webhook_at).where(Connection.workspace_id == workspace_id)
+    ).tuples()
+    latest: dict[uuid.UUID, datetime] = {}
+    for connection_id, *seen in rows:
+        # as_utc: SQLite (the demo's database) hands datetimes back naive
+        times = [as_utc(at) for at in seen if at is not None]
+        if times:
+            latest[connection_id] = max(times)
+    return latest
+
+
+def registers_webhooks(connection: Connection) -> bool:
+    """Whether saving or re-registering this connection asks the platform for its webhooks."""
+    return connection.status == ACTIVE and supports_registration(connection.platform)
+
+
+def record_check(connection: Connection, ok: bool, error: str | None) -> None:
+    """Keep the outcome of the last *Test connection* on the connection, for the admin to see."""
+    connection.webhook_status = {
+        **(connection.webhook_status or {}),
+        "check": {"at": utcnow().isoformat(), "ok": ok, "error": error},
+    }
+
+
+def form_values(connection: Connection, box: SecretBox) -> dict[str, Any]:
+    """The settings as the admin form writes them: secrets masked, mappings as ``key=value, …``
+    (the text the mapping fields read back)."""
+    return {key: _as_text(value) for key, value in masked_settings(connection, box).items()}
+
+
+def _as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={item}" for key, item in value.items())
+    return value
 
 
 def masked_settings(connection: Connection, box: SecretBox) -> dict[str, Any]:

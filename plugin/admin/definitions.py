@@ -21,8 +21,17 @@ from sqlalchemy.orm import Session
 
 from plugin.admin.errors import Conflict, Invalid, NotFound
 from plugin.admin.recognition import RecognitionSchema
-from plugin.engine.conditions import Condition, InvalidCondition, describe, parse_condition, to_json
-from plugin.models import CustomerMilestone, MilestoneDefinition
+from plugin.engine.conditions import (
+    Condition,
+    InvalidCondition,
+    describe,
+    metrics_of,
+    parse_condition,
+    to_json,
+)
+from plugin.milestones.reversals import MAX_HOLD_DAYS, REFUND_POLICIES
+from plugin.milestones.wording import METRIC_WORDS
+from plugin.models import Customer, CustomerMetric, CustomerMilestone, MilestoneDefinition
 
 TYPES = ("order", "spend", "time", "usage", "adoption", "business", "custom")
 KEY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,99}\Z"
@@ -76,6 +85,19 @@ class DefinitionChanges(Schema):
     escalate = fields.Boolean()
     significant = fields.Boolean(metadata={"description": "counts for PRD-114's 80% celebrated target"})
     sort_order = fields.Integer(strict=True, validate=validate.Range(min=0, max=100_000))
+    refund_policy = fields.String(
+        validate=validate.OneOf(REFUND_POLICIES, error="unknown refund policy {input!r}: use one of {choices}"),
+        metadata={"description": "when a refund or cancellation takes the customer back below the milestone: "
+                                 "keep (the default) keeps its rewards, claw_back takes paid store credit back, "
+                                 "revoke marks it revoked and tells the CSM"},
+    )
+    credit_hold_days = fields.Integer(
+        strict=True,
+        allow_none=True,
+        validate=validate.Range(min=0, max=MAX_HOLD_DAYS, error="a credit hold is 0 to {max} days"),
+        metadata={"description": "store credit and discount codes are paid this many days after the qualifying "
+                                 "order, if it was not refunded or cancelled meanwhile (empty or 0: at once)"},
+    )
 
     @validates("celebration_template")
     def _template_parses(self, value: str | None, **kwargs: Any) -> None:
@@ -169,3 +191,45 @@ def summary(row: MilestoneDefinition) -> str | None:
         return describe(parse_condition(row.condition))
     except InvalidCondition:
         return None
+
+
+def canonical(condition: Any) -> dict[str, Any] | None:
+    """A stored condition in canonical JSON (``threshold`` → ``gte``), or None if it no longer parses."""
+    try:
+        return to_json(parse_condition(condition))
+    except InvalidCondition:
+        return None
+
+
+def known_metrics(session: Session, workspace_id: uuid.UUID) -> list[str]:
+    """The metrics a condition can usefully read in this workspace, for the editor to offer: the
+    pipeline's own counters, those the workspace's definitions read, and every metric its
+    customers have a value for (CRM properties, usage, feature flags)."""
+    names = set(METRIC_WORDS)
+    for (condition,) in session.execute(
+        select(MilestoneDefinition.condition).where(MilestoneDefinition.workspace_id == workspace_id)
+    ):
+        try:
+            names |= metrics_of(parse_condition(condition))
+        except InvalidCondition:
+            continue
+    names |= set(
+        session.execute(
+            select(CustomerMetric.metric).distinct()
+            .join(Customer, Customer.id == CustomerMetric.customer_id)
+            .where(Customer.workspace_id == workspace_id)
+        ).scalars()
+    )
+    return sorted(names, key=lambda n: (n not in METRIC_WORDS, n))
+
+
+def customers_reached(session: Session, definition_ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    """How many customers reached each definition (historical ones included, repeats once)."""
+    if not definition_ids:
+        return {}
+    rows = session.execute(
+        select(CustomerMilestone.definition_id, func.count(func.distinct(CustomerMilestone.customer_id)))
+        .where(CustomerMilestone.definition_id.in_(definition_ids))
+        .group_by(CustomerMilestone.definition_id)
+    ).tuples()
+    return dict(rows.all())

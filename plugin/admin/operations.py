@@ -1,22 +1,142 @@
-"""Putting work back in line: retry a dead effect, replay a delivery, close a task.
+"""Putting work back in line: retry a dead effect, replay a delivery, close a task; and the
+lists an admin picks them from.
 
-Each is a conditional UPDATE on the row's state, so two admins (or an admin and a worker) never
-both win; zero rows updated tells "not found" from "not in that state".
+Each change is a conditional UPDATE on the row's state, so two admins (or an admin and a worker)
+never both win; zero rows updated tells "not found" from "not in that state".
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
-from plugin.admin.errors import Conflict, NotFound
+from plugin.admin.errors import Conflict, Invalid, NotFound
 from plugin.db import utcnow
-from plugin.models import Effect, InboxDelivery
+from plugin.milestones.planning import KINDS
+from plugin.models import Customer, CustomerMilestone, Effect, InboxDelivery
 from plugin.models import delivery as inbox_status
 from plugin.models import effect as effect_status
+
+INBOX_STATUSES = (inbox_status.PENDING, inbox_status.PROCESSING, inbox_status.PROCESSED, inbox_status.FAILED)
+EFFECT_STATUSES = (
+    effect_status.PENDING, effect_status.HELD, effect_status.IN_FLIGHT, effect_status.SUCCEEDED, effect_status.DEAD,
+    effect_status.NO_CONNECTION, effect_status.OPEN_TASK, effect_status.DONE_TASK, effect_status.CANCELLED,
+)
+REPLAYABLE = (inbox_status.FAILED, inbox_status.PROCESSED)
+MAX_PAGE = 10_000  # deeper than anyone pages by hand; keeps OFFSET far from overflowing
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a list, newest first, and whether an older page follows."""
+
+    items: list[T]
+    number: int
+    per_page: int
+    more: bool
+
+
+def list_deliveries(
+    session: Session,
+    workspace_id: uuid.UUID,
+    *,
+    status: str | None = None,
+    connection_id: uuid.UUID | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> Page[InboxDelivery]:
+    """The inbox, newest first, optionally of one status and one connection."""
+    if status is not None and status not in INBOX_STATUSES:
+        raise Invalid(f"unknown delivery status {status!r}", {"status": [f"one of {', '.join(INBOX_STATUSES)}"]})
+    query = select(InboxDelivery).where(InboxDelivery.workspace_id == workspace_id)
+    if status is not None:
+        query = query.where(InboxDelivery.status == status)
+    if connection_id is not None:
+        query = query.where(InboxDelivery.connection_id == connection_id)
+    return _page(session, query.order_by(InboxDelivery.id.desc()), page, per_page)
+
+
+def list_effects(
+    session: Session,
+    workspace_id: uuid.UUID,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    page: int = 1,
+    per_page: int = 25,
+) -> Page[Effect]:
+    """The outbox, newest first, optionally of one status and one kind."""
+    if status is not None and status not in EFFECT_STATUSES:
+        raise Invalid(f"unknown effect status {status!r}", {"status": [f"one of {', '.join(EFFECT_STATUSES)}"]})
+    if kind is not None and kind not in KINDS:
+        raise Invalid(f"unknown effect kind {kind!r}", {"kind": [f"one of {', '.join(sorted(KINDS))}"]})
+    query = select(Effect).where(Effect.workspace_id == workspace_id)
+    if status is not None:
+        query = query.where(Effect.status == status)
+    if kind is not None:
+        query = query.where(Effect.kind == kind)
+    return _page(session, query.order_by(Effect.id.desc()), page, per_page)
+
+
+def open_tasks(session: Session, workspace_id: uuid.UUID, *, page: int = 1, per_page: int = 25) -> Page[Effect]:
+    """Tasks for a person (a gift to send, a call to make) still to do, oldest first."""
+    query = (
+        select(Effect)
+        .where(Effect.workspace_id == workspace_id, Effect.kind == "task", Effect.status == effect_status.OPEN_TASK)
+        .order_by(Effect.created_at, Effect.id)
+    )
+    return _page(session, query, page, per_page)
+
+
+def milestones_of(session: Session, rows: list[Effect]) -> dict[uuid.UUID, tuple[CustomerMilestone, Customer]]:
+    """The milestone and customer each effect celebrates, in one query."""
+    wanted = {e.milestone_id for e in rows}
+    if not wanted:
+        return {}
+    return {
+        milestone.id: (milestone, customer)
+        for milestone, customer in session.execute(
+            select(CustomerMilestone, Customer)
+            .join(Customer, Customer.id == CustomerMilestone.customer_id)
+            .where(CustomerMilestone.id.in_(wanted))
+        ).tuples()
+    }
+
+
+def describe_tasks(session: Session, rows: list[Effect]) -> list[dict[str, Any]]:
+    """Each task with what a person needs to do it: its title, the milestone and the customer."""
+    found = milestones_of(session, rows)
+    items = []
+    for effect in rows:
+        milestone, customer = found[effect.milestone_id]
+        payload = effect.payload or {}
+        items.append({
+            "id": effect.id,
+            "title": payload.get("title") or (payload.get("action") or {}).get("title") or milestone.milestone_name,
+            "status": effect.status,
+            "milestone_id": milestone.id,
+            "milestone_name": milestone.milestone_name,
+            "milestone_value": milestone.milestone_value,
+            "customer_id": customer.id,
+            "customer_email": customer.email,
+            "customer_name": customer.display_name,
+            "created_at": effect.created_at,
+            "completed_at": effect.completed_at,
+            "notes": payload.get("done_notes"),
+        })
+    return items
+
+
+def _page(session: Session, query: Select[tuple[T]], number: int, per_page: int) -> Page[T]:
+    number = min(max(number, 1), MAX_PAGE)
+    rows = list(session.execute(query.limit(per_page + 1).offset((number - 1) * per_page)).scalars())
+    return Page(items=rows[:per_page], number=number, per_page=per_page, more=len(rows) > per_page)
 
 
 def retry_effect(session: Session, workspace_id: uuid.UUID, effect_id: int) -> Effect:
@@ -36,7 +156,7 @@ def replay_delivery(session: Session, workspace_id: uuid.UUID, delivery_id: int)
     result = session.execute(
         update(InboxDelivery)
         .where(InboxDelivery.id == delivery_id, InboxDelivery.workspace_id == workspace_id)
-        .where(InboxDelivery.status.in_([inbox_status.FAILED, inbox_status.PROCESSED]))
+        .where(InboxDelivery.status.in_(REPLAYABLE))
         .values(status=inbox_status.PENDING, error=None)
     )
     if result.rowcount:  # type: ignore[attr-defined]

@@ -203,3 +203,16 @@ def _anniversary(condition: TenureCondition, facts: Facts, zone: ZoneInfo) -> da
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+MODES: tuple[Mode, ...] = ("none", "recent", "all")
+
+
+def compare(session: Session, workspace: Workspace, draft: Draft, *, days: int = 30,
+            now: datetime | None = None) -> dict[str, Any]:
+    """The preview under each way of treating the customers who already qualify, side by side,
+    for the settings page: ``{"none": …, "recent": …, "all": …}`` (each as :func:`preview`
+    answers), evaluated at the same instant. Three passes over the customers: a page asks
+    for it once per click, and the one-pass form would duplicate :func:`preview`."""
+    now = now or utcnow()
+    return {mode: preview(session, workspace, draft, mode=mode, days=days, now=now) for mode in MODES}

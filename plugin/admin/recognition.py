@@ -14,6 +14,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate, validates_schema
 
 from plugin.milestones.planning import KINDS
+from plugin.milestones.wording import format_money, format_number
 
 # The keys each kind takes besides ``kind`` (planning reads exactly these).
 KIND_KEYS: dict[str, frozenset[str]] = {
@@ -131,3 +132,67 @@ def credit_amounts(recognition: list[dict[str, Any]], currency: str) -> dict[str
 
 def count_kind(recognition: list[dict[str, Any]], kind: str) -> int:
     return sum(1 for action in recognition if action.get("kind") == kind)
+
+
+# -- how an action reads to an admin, and when two lists are the same ------------------------
+
+KIND_LABELS: dict[str, str] = {
+    "crm_note": "CRM note",
+    "slack_alert": "Slack alert",
+    "store_credit": "Store credit",
+    "discount_code": "Discount code",
+    "customer_tag": "Tag / VIP",
+    "task": "Task for the team",
+    "email": "Celebration email",
+}
+
+
+def describe_action(action: dict[str, Any], currency: str) -> str:
+    """One line for the catalogue: "$10 store credit", "20% off code (7 days)", "Tag: VIP"."""
+    kind = str(action.get("kind"))
+    try:
+        if kind == "store_credit":
+            text = f"{format_money(str(action['amount']), str(action.get('currency') or currency))} store credit"
+            days = action.get("expires_in_days")
+            return text + (f" (expires in {days} days)" if days else "")
+        if kind == "discount_code":
+            if action.get("percentage") is not None:
+                off = f"{format_number(str(action['percentage']))}% off"
+            else:
+                off = f"{format_money(str(action['amount']), str(action.get('currency') or currency))} off"
+            days = action.get("valid_days")
+            return f"{off} code" + (f" ({days} days)" if days else "")
+    except (KeyError, ArithmeticError, ValueError):
+        return f"{KIND_LABELS.get(kind, kind)} (invalid)"
+    if kind == "customer_tag":
+        tags = action.get("tags") or [action.get("tag")]
+        return "Tag: " + ", ".join(str(t) for t in tags if t)
+    if kind == "task":
+        return f"Task: {action.get('title') or 'follow up'}"
+    if kind == "email":
+        return f"Email: {action.get('template') or 'celebration'}"
+    if kind == "slack_alert" and action.get("channel"):
+        return f"Slack alert in {action['channel']}"
+    return KIND_LABELS.get(kind, kind)
+
+
+def normalized(actions: list[dict[str, Any]], currency: str) -> list[dict[str, Any]]:
+    """``actions`` as the planner reads them, defaults filled in, so that two lists that do the
+    same thing compare equal ("10" and "10.00", a missing currency and the workspace's)."""
+    schema = RecognitionSchema()
+    out: list[dict[str, Any]] = []
+    for action in actions:
+        try:
+            loaded = dict(schema.load(action))
+        except ValidationError:
+            out.append(dict(action))
+            continue
+        if loaded["kind"] == "store_credit":
+            loaded.setdefault("currency", currency)
+            loaded.setdefault("notify", True)
+        if loaded["kind"] == "discount_code" and "amount" in loaded:
+            loaded.setdefault("currency", currency)
+        if loaded["kind"] == "customer_tag" and "tag" in loaded:
+            loaded["tags"] = [loaded.pop("tag")]
+        out.append(loaded)
+    return out

@@ -16,7 +16,7 @@ import psycopg
 from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
-from plugin.backfill import csv_file
+from plugin.backfill import csv_file, staging
 from plugin.backfill.rows import CsvChunk
 from plugin.backfill.staging import Sql
 
@@ -60,23 +60,19 @@ def _stage(sql: Sql, chunk: CsvChunk) -> bool:
         at = chunk.columns.get(column)
         return "NULL::text" if at is None else f"nullif(btrim(c{at}, E' \\t\\r\\n'), '')"
 
-    # every field trimmed once, with the customer's key and whether the row is plain enough
+    # every field trimmed once
     values = ", ".join(f"{trimmed(column)} AS {name}" for name, column in FIELDS.items())
     connection.exec_driver_sql("DROP TABLE IF EXISTS bf_fields")
-    sql.run(f"CREATE TEMPORARY TABLE bf_fields AS SELECT n, {values} FROM bf_raw")
+    rows = sql.run(f"CREATE TEMPORARY TABLE bf_fields AS SELECT n, {values} FROM bf_raw").rowcount
     connection.exec_driver_sql("DROP TABLE bf_raw")
-    bad = sql.run(
-        f"""SELECT count(*) FROM bf_fields WHERE NOT (
-                order_id IS NOT NULL AND currency ~ :currency
-                AND coalesce(lower(status), 'paid') = ANY(:statuses)
-                AND {_iso_shape("placed")} AND coalesce({_iso_shape("created")}, TRUE)
-                AND coalesce({_iso_shape("updated")}, TRUE))""",
-        currency=CURRENCY, statuses=sorted(csv_file.STATUSES),
-    ).scalar_one()
-    if bad:
-        return False
-    key = "CASE WHEN ext IS NOT NULL THEN 'id:' || ext WHEN email IS NOT NULL THEN 'email:' || lower(email) END"
-    sql.run(  # an order twice in the page violates bf_orders' primary key: the Python reader splits it
+    key = ("CASE WHEN ext IS NOT NULL THEN 'id:' || ext WHEN email IS NOT NULL THEN 'email:' || lower(email) END "
+           'COLLATE "C"')
+    # Only plain rows are converted (the filter runs before the casts); one row left out means
+    # the page is not plain, and the Python reader takes it. bf_orders' primary key is built
+    # after the load, in one sort (an order twice in the page violates it: the Python reader
+    # splits the page), rather than searched row by row while it grows.
+    connection.exec_driver_sql("ALTER TABLE bf_orders DROP CONSTRAINT bf_orders_pkey")
+    converted = sql.run(
         f"""INSERT INTO bf_orders (external_id, customer_key, currency, total, refunded, refunds, paid, cancelled,
                                    placed_at, updated_at, line_items)
             SELECT order_id, {key}, upper(currency), CAST(total AS numeric), coalesce(refund, 0),
@@ -87,12 +83,20 @@ def _stage(sql: Sql, chunk: CsvChunk) -> bool:
             FROM (SELECT *, CASE WHEN status = ANY(:refunded_statuses) AND coalesce(CAST(refunded AS numeric), 0) = 0
                                  THEN CAST(total AS numeric) ELSE CAST(refunded AS numeric) END AS refund
                   FROM (SELECT n, order_id, ext, email, placed, updated, total, currency, refunded,
-                               coalesce(lower(status), 'paid') AS status FROM bf_fields) f) r""",
+                               coalesce(lower(status), 'paid') AS status FROM bf_fields
+                        WHERE order_id IS NOT NULL AND currency ~ :currency
+                          AND coalesce(lower(status), 'paid') = ANY(:statuses)
+                          AND {_iso_shape("placed")} AND coalesce({_iso_shape("created")}, TRUE)
+                          AND coalesce({_iso_shape("updated")}, TRUE)) f) r""",
+        currency=CURRENCY, statuses=sorted(csv_file.STATUSES),
         refund_id=csv_file.CSV_REFUND_ID,
         paid=sorted(csv_file.PAID | csv_file.REFUNDED),
         cancelled=sorted(csv_file.CANCELLED),
         refunded_statuses=sorted(csv_file.REFUNDED),
-    )
+    ).rowcount
+    if converted != rows:
+        return False
+    connection.exec_driver_sql("ALTER TABLE bf_orders ADD PRIMARY KEY (external_id)")
     sql.run(
         f"""INSERT INTO bf_customers (key, external_id, email, first_name, last_name, created_at, new_id, by_identity)
             SELECT DISTINCT ON (key) key, ext, lower(email), first_name, last_name, CAST(created AS timestamptz),
@@ -109,8 +113,8 @@ def _stage(sql: Sql, chunk: CsvChunk) -> bool:
     ).scalar_one()
     if unreadable:
         return False
-    connection.exec_driver_sql("ANALYZE bf_customers")
-    connection.exec_driver_sql("ANALYZE bf_orders")
+    staging.analyze(sql.session, staging.CUSTOMERS)
+    staging.analyze(sql.session, staging.ORDERS)
     return True
 
 

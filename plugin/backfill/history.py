@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import exc, select
 from sqlalchemy.orm import Session
 
 from plugin.backfill.crossings import backfillable
@@ -118,8 +118,8 @@ def _record(sql: Sql, plan: Settlement, celebrate: str, params: dict[str, Any]) 
         f"CASE WHEN x.metric IS NULL THEN {sql.empty_object()} "
         f"ELSE {sql.json_object('x.metric', 'x.metric_value')} END"
     )
-    sql.run(
-        f"""INSERT INTO customer_milestones (id, customer_id, milestone_type, milestone_name, milestone_value,
+    # in the unique key's order: a first import appends to that index instead of searching it
+    insert = f"""INSERT INTO customer_milestones (id, customer_id, milestone_type, milestone_name, milestone_value,
                 achieved_at, celebrated, created_at, workspace_id, definition_id, occurrence, time_to_milestone,
                 status, context)
             SELECT {sql.new_uuid()}, x.customer_id, d.type, d.name, x.value, x.achieved_at, FALSE, :now,
@@ -131,9 +131,18 @@ def _record(sql: Sql, plan: Settlement, celebrate: str, params: dict[str, Any]) 
             JOIN milestone_definitions d ON d.id = x.definition_id
             JOIN customers c ON c.id = x.customer_id
             WHERE NOT x.existing AND NOT ({celebrate})
-            ON CONFLICT (customer_id, definition_id, occurrence) DO NOTHING""",
-        now=plan.now, workspace=plan.workspace_id, **params,
-    )
+            ORDER BY x.customer_id, x.definition_id, x.occurrence"""
+    values = {"now": plan.now, "workspace": plan.workspace_id, **params}
+    # Crossings already recorded were marked ``existing``: only a scan or a webhook that recorded one
+    # since then conflicts, and only then is the conflict check worth its lookup per row.
+    savepoint = sql.session.begin_nested()
+    try:
+        sql.run(insert, **values)
+    except exc.IntegrityError:
+        savepoint.rollback()
+        sql.run(f"{insert} ON CONFLICT (customer_id, definition_id, occurrence) DO NOTHING", **values)
+    else:
+        savepoint.commit()
 
 
 def _celebrate(session: Session, plan: Settlement) -> list[uuid.UUID]:
@@ -146,7 +155,7 @@ def _celebrate(session: Session, plan: Settlement) -> list[uuid.UUID]:
                Customer.customer_since)
         .join(Customer, Customer.id == x.customer_id)
         .where(x.existing.is_(False))
-        .order_by(x.achieved_at, x.customer_id)
+        .order_by(x.customer_id, x.achieved_at)  # a customer's crossings together: one combined message
     )
     if not celebration.everything:
         query = query.where(x.achieved_at >= celebration.since)
@@ -162,10 +171,17 @@ def _celebrate(session: Session, plan: Settlement) -> list[uuid.UUID]:
             customer_since=row.customer_since,
             metrics={row.metric: row.metric_value} if row.metric else {},
             source=plan.source,
+            occasion=plan.source,  # celebrated now, together: one message per customer for the pass
         )
         for row in session.execute(query)
     ]
     awarded: list[uuid.UUID] = []
-    for start in range(0, len(crossings), AWARD_CHUNK):
-        awarded += award(session, crossings[start : start + AWARD_CHUNK])
+    chunk: list[Crossing] = []
+    for crossing in crossings:  # chunks end between customers (unless one has very many crossings)
+        if len(chunk) >= AWARD_CHUNK and (chunk[-1].customer_id != crossing.customer_id or len(chunk) >= 4 * AWARD_CHUNK):
+            awarded += award(session, chunk)
+            chunk = []
+        chunk.append(crossing)
+    if chunk:
+        awarded += award(session, chunk)
     return awarded

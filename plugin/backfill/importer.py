@@ -22,6 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import exc
 from sqlalchemy.orm import Session
 
 from plugin.backfill import csv_copy, staging
@@ -35,6 +36,10 @@ class Target:
     workspace_id: uuid.UUID
     connection_id: uuid.UUID
     timezone: str | None = None  # the workspace's, when the database knows it by name
+    # The connection had no order in the ledger when the run began (a first import): a page's
+    # orders are inserted as they are, and only a page that meets one already there (a repeat
+    # in the file, a webhook that raced the import) is merged. Merging costs a lookup per order.
+    empty_ledger: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,7 @@ class PageCounts:
 
 
 def import_page(session: Session, target: Target, page: Page, now: datetime) -> PageCounts:
+    staging.tune(session)
     if page.csv is None:
         return _import_rows(session, target, page, now)
     if staging.is_postgres(session):
@@ -119,8 +125,7 @@ def _resolve_customers(sql: Sql, target: Target, now: datetime) -> int:
            WHERE ci.connection_id = :connection AND ci.external_id = bf_customers.external_id""",
         connection=target.connection_id,
     )
-    if sql.postgres:
-        sql.run("ANALYZE bf_customers")  # most are known after the first pages: plan for the few left
+    staging.analyze(sql.session, staging.CUSTOMERS)  # most are known after the first pages: plan for the few left
     # 2. known by email in the workspace (another platform, a guest checkout, a webhook)
     by_email = """UPDATE bf_customers SET customer_id = c.id FROM customers c
                   WHERE bf_customers.customer_id IS NULL AND c.workspace_id = :workspace
@@ -183,15 +188,28 @@ def _merge_orders(sql: Sql, target: Target, now: datetime) -> int:
         return f"{column} = CASE WHEN {newer} THEN excluded.{column} ELSE orders.{column} END"
 
     total = f"CASE WHEN {newer} THEN excluded.total ELSE orders.total END"
+    insert = (
+        """INSERT INTO orders (workspace_id, connection_id, external_id, customer_id, currency, total, refunded,
+                               refunds, paid, cancelled, counted, has_snapshot, placed_at, source_updated_at,
+                               line_items, created_at, updated_at)
+           SELECT :workspace, :connection, s.external_id, c.customer_id, s.currency, s.total, s.refunded,
+                  s.refunds, s.paid, s.cancelled, s.paid AND NOT s.cancelled AND s.refunded < s.total, TRUE,
+                  s.placed_at, s.updated_at, s.line_items, :now, :now
+           FROM bf_orders s LEFT JOIN bf_customers c ON c.key = s.customer_key
+           WHERE TRUE"""
+    )
+    params = {"workspace": target.workspace_id, "connection": target.connection_id, "now": now}
+    if target.empty_ledger:
+        savepoint = sql.session.begin_nested()
+        try:
+            sql.run(f"{insert} ORDER BY c.customer_id", **params)
+        except exc.IntegrityError:  # one of them is in the ledger already: merge the page instead
+            savepoint.rollback()
+        else:
+            savepoint.commit()
+            return 0
     merge = (
-        f"""INSERT INTO orders (workspace_id, connection_id, external_id, customer_id, currency, total, refunded,
-                                refunds, paid, cancelled, counted, has_snapshot, placed_at, source_updated_at,
-                                line_items, created_at, updated_at)
-            SELECT :workspace, :connection, s.external_id, c.customer_id, s.currency, s.total, s.refunded,
-                   s.refunds, s.paid, s.cancelled, s.paid AND NOT s.cancelled AND s.refunded < s.total, TRUE,
-                   s.placed_at, s.updated_at, s.line_items, :now, :now
-            FROM bf_orders s LEFT JOIN bf_customers c ON c.key = s.customer_key
-            WHERE TRUE
+        f"""{insert}
             ON CONFLICT (connection_id, external_id) DO UPDATE SET
                 customer_id = coalesce(orders.customer_id, excluded.customer_id),
                 paid = orders.paid OR excluded.paid,
@@ -205,7 +223,6 @@ def _merge_orders(sql: Sql, target: Target, now: datetime) -> int:
                           AND {refunded} < {total},
                 updated_at = excluded.updated_at"""
     )
-    params = {"workspace": target.workspace_id, "connection": target.connection_id, "now": now}
     if sql.postgres:  # a row the merge updated comes back locked (xmax set), an inserted one with xmax 0
         merged = f"WITH merged AS ({merge} RETURNING xmax::text <> '0' AS known) SELECT count(*) FILTER (WHERE known) FROM merged"
         return int(sql.run(merged, **params).scalar_one())

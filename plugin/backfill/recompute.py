@@ -70,6 +70,7 @@ def recompute_counters(session: Session, now: datetime) -> None:
                UNION ALL
                SELECT customer_id, 'lifetime_spend', lifetime_spend FROM bf_totals) t
            WHERE TRUE
+           ORDER BY customer_id, metric
            ON CONFLICT (customer_id, metric) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
            WHERE customer_metrics.value <> excluded.value""",
         now=now,

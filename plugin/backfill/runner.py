@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connectors.registry import CONNECTORS
@@ -37,7 +38,7 @@ from plugin.connections import ConnectionView, view_of
 from plugin.db import transaction, utcnow
 from plugin.milestones.definitions import enabled_definitions
 from plugin.milestones.scan import DEFAULT_SCAN_HOUR
-from plugin.models import BackfillRun, Connection, Workspace
+from plugin.models import BackfillRun, Connection, Order, Workspace
 from plugin.services import Services
 
 RECORD, RECENT, ALL = "record", "recent", "all"
@@ -205,7 +206,8 @@ class _Backfill:
     def import_pages(self, session: Session, cursor: dict[str, Any]) -> None:
         """Every page after ``cursor``; in a real run each is committed with the run's cursor."""
         timezone = staging.database_timezone(session, self.workspace.timezone)
-        target = Target(self.connection.workspace_id, self.connection.id, timezone)
+        empty_ledger = session.scalar(select(Order.id).where(Order.connection_id == self.connection.id).limit(1)) is None
+        target = Target(self.connection.workspace_id, self.connection.id, timezone, empty_ledger)
         statistics = _Statistics(session)
         with _timed(self.result, "import"):
             try:
@@ -227,6 +229,7 @@ class _Backfill:
     def finish(self, session: Session, label: str) -> None:
         """Counters, start dates, and the milestones passed, for every customer the connection reaches."""
         result, workspace, now = self.result, self.workspace, self.clock()
+        staging.tune(session)
         with _timed(result, "counters"):
             _Statistics(session).refresh()  # the import grew the ledger: plan the aggregations for its size
             result.reached_customers = recompute.reached_customers(session, self.connection.id)
@@ -257,9 +260,15 @@ class _Backfill:
 class _Statistics:
     """PostgreSQL plans each page's joins from table statistics that autovacuum refreshes only now
     and then: a ledger growing from nothing to a million rows in minutes would be planned as if
-    it were still empty. Refreshed whenever the import has doubled what was there at the last one."""
+    it were still empty. Refreshed whenever the import has doubled what was there at the last one.
 
-    TABLES = ("customers", "customer_identities", "orders")
+    A page joins customers and identities; orders it only writes (their unique key finds a known
+    one, not a plan), so the ledger is analyzed once, before the statements that read it. Only
+    the columns those statements join and filter by are analyzed: the sample is read anyway,
+    but statistics of names, amounts and JSON would cost more than the plans they never change."""
+
+    JOINED = ("customers (workspace_id, email, id)", "customer_identities (connection_id, external_id, customer_id)")
+    READ_AT_THE_END = (*JOINED, "orders (connection_id, customer_id, counted, paid)")
 
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -269,12 +278,15 @@ class _Statistics:
     def grew(self, customers: int, orders: int) -> None:
         self.rows += customers + orders
         if self.rows >= self.next:
-            self.refresh()
+            self._analyze(self.JOINED)
             self.next = 2 * self.rows
 
     def refresh(self) -> None:
+        self._analyze(self.READ_AT_THE_END)
+
+    def _analyze(self, tables: tuple[str, ...]) -> None:
         if staging.is_postgres(self.session):
-            for table in self.TABLES:
+            for table in tables:
                 self.session.connection().exec_driver_sql(f"ANALYZE {table}")
 
 

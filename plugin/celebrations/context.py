@@ -5,6 +5,11 @@ PRD-114 adds ARR and health score for B2B accounts. Rewards come from the milest
 effects that *succeeded* — the amount that was credited, the code that was created, the tag
 that was added — so an email never promises a reward that was not applied.
 
+An email that covers several milestones crossed at once (:mod:`plugin.milestones.combined`)
+is written for its first one (``milestone``, whose template it uses) and also gets every one of
+them (``milestones``), the others (``also_reached``, ``also_reached_text``: "$500 Spent and
+$1,000 Spent") and the rewards of them all.
+
 The context holds plain values only (str, int, lists and dicts of them): nothing a sandboxed
 template could use to reach the database.
 """
@@ -13,7 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -25,7 +30,8 @@ from sqlalchemy.orm import Session
 from plugin.celebrations.render import ordinal
 from plugin.celebrations.rewards import REWARD_KINDS, rewards_given
 from plugin.engine.conditions import metrics_of, parse_condition, uses_tenure
-from plugin.milestones import wording
+from plugin.milestones import combined, wording
+from plugin.milestones.wording import joined
 from plugin.models import (
     Customer,
     CustomerMetric,
@@ -66,13 +72,6 @@ def _quantity(item: Mapping[str, Any]) -> int:
         return 0
 
 
-def joined(words: list[str]) -> str:
-    """"A", "A and B", "A, B and C"."""
-    if len(words) < 2:
-        return "".join(words)
-    return ", ".join(words[:-1]) + " and " + words[-1]
-
-
 def zone(name: str | None) -> ZoneInfo:
     try:
         return ZoneInfo(name or "UTC")
@@ -89,9 +88,13 @@ def celebration_context(
     metrics: Mapping[str, Decimal],
     line_items_per_order: list[list[dict[str, Any]]],
     siblings: Iterable[Effect],
+    also: Sequence[tuple[CustomerMilestone, MilestoneDefinition]] = (),
 ) -> dict[str, Any]:
-    """Everything a template may use, as plain values."""
+    """Everything a template may use, as plain values. ``also``: the other milestones of a
+    combined email, after ``milestone``."""
     currency, tz = workspace.currency, zone(workspace.timezone)
+    lead = _milestone(milestone, definition, currency, tz)
+    others = [_milestone(m, d, currency, tz) for m, d in also]
     rewards = rewards_given(siblings, currency, tz)
     favourites = favourite_products(line_items_per_order)
     since = customer.customer_since
@@ -112,7 +115,10 @@ def celebration_context(
         "favourite_products_text": joined(favourites),
         "arr": wording.format_money(customer.arr, currency) if customer.arr is not None else None,
         "health_score": customer.health_score,
-        "milestone": _milestone(milestone, definition, currency, tz),
+        "milestone": lead,
+        "milestones": [lead, *others],
+        "also_reached": others,
+        "also_reached_text": joined([m["name"] for m in others]),
         "rewards": rewards,
         "credit": next((r for r in rewards if r["kind"] == "store_credit"), None),
         "discount": next((r for r in rewards if r["kind"] == "discount_code"), None),
@@ -164,6 +170,9 @@ def email_properties(context: Mapping[str, Any]) -> dict[str, str | int]:
         "milestone_value": milestone["value"],
         "milestone_detail": milestone["detail"],
         "achieved_on": milestone["achieved_on"],
+        "milestone_count": len(context["milestones"]),
+        "milestone_names": joined([m["name"] for m in context["milestones"]]),
+        "also_reached": context["also_reached_text"],
         "credit_amount": credit.get("amount"),
         "credit_code": credit.get("code"),
         "discount_code": discount.get("code"),
@@ -176,13 +185,22 @@ def email_properties(context: Mapping[str, Any]) -> dict[str, str | int]:
 
 
 def load_context(session: Session, effect: Effect) -> tuple[Customer, dict[str, Any]]:
-    """The customer and the template context of an email effect, read now (rewards settled)."""
-    milestone = session.get(CustomerMilestone, effect.milestone_id)
-    if milestone is None:
+    """The customer and the template context of an email effect, read now (rewards settled):
+    for every milestone the email covers, with the rewards of them all."""
+    ids = combined.covered_by(effect.milestone_id, effect.payload)
+    found = {m.id: m for m in session.scalars(select(CustomerMilestone).where(CustomerMilestone.id.in_(ids)))}
+    covered = [found[i] for i in ids if i in found]
+    if not covered:
         raise LookupError(f"milestone {effect.milestone_id} is gone")
+    milestone = covered[0]
     customer = session.get(Customer, milestone.customer_id)
     workspace = session.get(Workspace, milestone.workspace_id)
-    definition = session.get(MilestoneDefinition, milestone.definition_id)
+    definitions = {
+        d.id: d for d in session.scalars(
+            select(MilestoneDefinition).where(MilestoneDefinition.id.in_({m.definition_id for m in covered}))
+        )
+    }
+    definition = definitions.get(milestone.definition_id)
     if customer is None or workspace is None or definition is None:
         raise LookupError(f"milestone {milestone.id} lost its customer, workspace or definition")
     metrics = dict(
@@ -199,7 +217,7 @@ def load_context(session: Session, effect: Effect) -> tuple[Customer, dict[str, 
         )
     ]
     siblings = session.scalars(
-        select(Effect).where(Effect.milestone_id == milestone.id, Effect.id != effect.id)
+        select(Effect).where(Effect.milestone_id.in_([m.id for m in covered]), Effect.id != effect.id)
     ).all()
     context = celebration_context(
         workspace=workspace,
@@ -209,16 +227,20 @@ def load_context(session: Session, effect: Effect) -> tuple[Customer, dict[str, 
         metrics=metrics,
         line_items_per_order=line_items,
         siblings=siblings,
+        also=[(m, definitions[m.definition_id]) for m in covered[1:] if m.definition_id in definitions],
     )
     return customer, context
 
 
 def unsettled_rewards(session: Session, milestone_id: uuid.UUID, effect_id: int) -> list[Effect]:
-    """The milestone's reward effects that may still succeed (pending, in flight, held)."""
+    """The reward effects that may still succeed (pending, in flight, held) of the milestone — of
+    every milestone the email ``effect_id`` covers, when it covers several."""
+    email = session.get(Effect, effect_id)
+    ids = combined.covered_by(milestone_id, email.payload if email is not None else None)
     return list(
         session.scalars(
             select(Effect).where(
-                Effect.milestone_id == milestone_id,
+                Effect.milestone_id.in_(ids),
                 Effect.id != effect_id,
                 Effect.kind.in_(REWARD_KINDS),
                 Effect.status.in_((status.PENDING, status.IN_FLIGHT, status.HELD)),

@@ -46,7 +46,8 @@ def prepare_email(session: Session, effect: Effect) -> dict[str, Any] | Wait:
     waiting = unsettled_rewards(session, effect.milestone_id, effect.id)
     if waiting:
         now = utcnow()
-        due = [w.next_attempt_at for w in waiting if w.status == status.PENDING]
+        # Pending rewards are due at their next attempt, a credit hold at its end (days away).
+        due = [w.next_attempt_at for w in waiting if w.status == status.PENDING or w.hold_reason == status.CREDIT_HOLD]
         until = max(now + SETTLE_POLL, min(due)) if due else now + SETTLE_POLL
         what = ", ".join(sorted({f"{w.kind} ({w.status})" for w in waiting}))
         return Wait(until, f"waiting for {what} before writing the email")

@@ -59,6 +59,16 @@ _REWARDS_HTML = """<ul>
 <li>{{ reward.line }}</li>
 {% endfor %}
 </ul>"""
+# The other milestones of one combined email (several crossed at once: plugin.milestones.combined).
+_ALSO_TEXT = """{% if also_reached %}
+
+And there's more to celebrate: you've also reached the {{ also_reached_text }} milestone{{ "s" if also_reached|length > 1 else "" }}.
+{% endif %}
+"""
+_ALSO_HTML = """{% if also_reached %}
+<p>And there's more to celebrate: you've also reached the <strong>{{ also_reached_text }}</strong> milestone{{ "s" if also_reached|length > 1 else "" }}.</p>
+{% endif %}
+"""
 
 # RHF "Communications: First Order Welcome". The delivery window ("Delivery: [Day] [Window]")
 # is not in any order data we receive, so it is left to a workspace override.
@@ -69,7 +79,7 @@ FIRST_ORDER_WELCOME = EmailTemplate(
 
 Your first order is on its way.
 We're so glad you chose local.
-{% if rewards %}
+""" + _ALSO_TEXT + """{% if rewards %}
 
 A little welcome from us:
 """ + _REWARDS_TEXT + """
@@ -82,7 +92,7 @@ Questions? Reply anytime!
 {% block body %}
 <h1 style="font-size:22px;">Welcome to the {{ store_name }} family{% if first_name %}, {{ first_name }}{% endif %}!</h1>
 <p>Your first order is on its way.<br>We're so glad you chose local.</p>
-{% if rewards %}
+""" + _ALSO_HTML + """{% if rewards %}
 <p>A little welcome from us:</p>
 """ + _REWARDS_HTML + """
 {% endif %}
@@ -101,7 +111,7 @@ ORDER_THANK_YOU = EmailTemplate(
     text="""Hi {{ first_name or "there" }}, this is your {{ milestone.ordinal }} order!
 
 Thank you for making us part of your weekly routine. It means a lot.
-{% if rewards %}
+""" + _ALSO_TEXT + """{% if rewards %}
 
 As a small thank you:
 """ + _REWARDS_TEXT + """
@@ -118,7 +128,7 @@ Keep enjoying the freshest local produce. See you next delivery!
 {% block body %}
 <p>Hi {{ first_name or "there" }}, this is your {{ milestone.ordinal }} order!</p>
 <p>Thank you for making us part of your weekly routine. It means a lot.</p>
-{% if rewards %}
+""" + _ALSO_HTML + """{% if rewards %}
 <p>As a small thank you:</p>
 """ + _REWARDS_HTML + """
 {% endif %}
@@ -138,7 +148,7 @@ THANK_YOU_NOTE = EmailTemplate(
     text="""Dear {{ first_name or "friend" }},
 
 A quick note to say thank you. {% if time_as_customer %}In {{ time_as_customer }} with us you have placed{% else %}You have placed{% endif %} {{ order_count }} order{{ "" if order_count == 1 else "s" }}, {{ lifetime_value }} in all, and every one of them helps keep local growers going.
-{% if favourite_products %}
+""" + _ALSO_TEXT + """{% if favourite_products %}
 
 We've noticed you love {{ favourite_products_text }}. Good taste!
 {% endif %}
@@ -155,7 +165,7 @@ The {{ store_name }} Team
 {% block body %}
 <p>Dear {{ first_name or "friend" }},</p>
 <p>A quick note to say thank you. {% if time_as_customer %}In {{ time_as_customer }} with us you have placed{% else %}You have placed{% endif %} {{ order_count }} order{{ "" if order_count == 1 else "s" }}, {{ lifetime_value }} in all, and every one of them helps keep local growers going.</p>
-{% if favourite_products %}
+""" + _ALSO_HTML + """{% if favourite_products %}
 <p>We've noticed you love {{ favourite_products_text }}. Good taste!</p>
 {% endif %}
 {% if rewards %}
@@ -176,7 +186,7 @@ ANNIVERSARY_1Y = EmailTemplate(
     text="""Happy Anniversary{% if first_name %} {{ first_name }}{% endif %}!
 
 It's been one year since you joined the {{ store_name }} family.
-
+""" + _ALSO_TEXT + """
 What a year:
 - Orders: {{ order_count }}
 - Items delivered: {{ items_count }}
@@ -207,7 +217,7 @@ Thanks for a wonderful first year!
 {% block body %}
 <h1 style="font-size:22px;">Happy Anniversary{% if first_name %} {{ first_name }}{% endif %}!</h1>
 <p>It's been one year since you joined the {{ store_name }} family.</p>
-<p>What a year:</p>
+""" + _ALSO_HTML + """<p>What a year:</p>
 <ul>
 <li>Orders: {{ order_count }}</li>
 <li>Items delivered: {{ items_count }}</li>
@@ -263,7 +273,7 @@ It's a moment worth celebrating, and we wanted you to know we noticed.
 {% if milestone.time_to_milestone %}
 You got there in {{ milestone.time_to_milestone }}.
 {% endif %}
-{% if rewards %}
+""" + _ALSO_TEXT + """{% if rewards %}
 
 To say thank you:
 """ + _REWARDS_TEXT + """
@@ -294,7 +304,7 @@ It's a moment worth celebrating, and we wanted you to know we noticed.
 You got there in {{ milestone.time_to_milestone }}.
 {% endif %}
 </p>
-{% if rewards %}
+""" + _ALSO_HTML + """{% if rewards %}
 <p>To say thank you:</p>
 """ + _REWARDS_HTML + """
 {% endif %}

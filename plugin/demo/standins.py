@@ -4,8 +4,8 @@ The demo points each connection's ``base_url`` here, so the real connectors make
 calls and parse real answers, and nothing leaves the machine. Every request is recorded (path
 and JSON body) for the report. The answers carry exactly the fields the connectors read, in the
 shapes of the platforms' documentation; the stand-ins keep just enough state (HubSpot contacts,
-store-credit balances, tags, discount codes, posted Slack messages) for the connectors'
-lookups to answer truthfully.
+store-credit balances, tags, discount codes, webhook subscriptions, posted Slack messages) for
+the connectors' lookups to answer truthfully.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class _State:
     discounts: dict[str, dict[str, Any]] = field(default_factory=dict)  # CODE -> discount node
     sends: set[str] = field(default_factory=set)  # HubSpot single-send sendIds
     messages: list[dict[str, Any]] = field(default_factory=list)
+    subscriptions: list[dict[str, Any]] = field(default_factory=list)  # Shopify webhook subscriptions
 
 
 class StandIns:
@@ -131,8 +132,38 @@ class StandIns:
             return _json({"data": {"codeDiscountNodeByCode": node}})
         if operation == "shopName":
             return _json({"data": {"shop": {"name": "Red Hill Fresh"}}})
+        if operation == "webhookSubscriptions":
+            nodes = [self._subscription_node(s, version) for s in self._state.subscriptions]
+            return _json({"data": {"webhookSubscriptions": {"nodes": nodes,
+                                                            "pageInfo": {"hasNextPage": False, "endCursor": None}}}})
+        if operation == "webhookSubscriptionCreate":
+            return _json({"data": {"webhookSubscriptionCreate": self._subscribe(variables, version)}})
         return _json({"errors": [{"message": f"the stand-in does not answer {operation or 'this query'}",
                                   "extensions": {"code": "UNSUPPORTED_BY_STAND_IN"}}]})
+
+    def _subscribe(self, variables: dict[str, Any], version: str) -> dict[str, Any]:
+        """``webhookSubscriptionCreate``: the address is ``uri`` from 2025-10, ``callbackUrl`` before;
+        the same topic to the same address twice is refused as Shopify refuses it."""
+        given = variables.get("webhookSubscription") or {}
+        address = str(given.get("uri") or given.get("callbackUrl") or "")
+        topic = str(variables.get("topic") or "")
+        if not address or not topic:
+            return {"webhookSubscription": None, "userErrors": [
+                {"field": ["webhookSubscription", "callbackUrl"], "message": "Address can't be blank"}]}
+        if any(s["topic"] == topic and s["address"] == address for s in self._state.subscriptions):
+            return {"webhookSubscription": None, "userErrors": [
+                {"field": ["webhookSubscription", "callbackUrl"], "message": "Address for this topic has already been taken"}]}
+        subscription = {"id": f"gid://shopify/WebhookSubscription/{next(self._state.ids)}", "topic": topic,
+                        "address": address, "format": str(given.get("format") or "JSON")}
+        self._state.subscriptions.append(subscription)
+        return {"webhookSubscription": self._subscription_node(subscription, version), "userErrors": []}
+
+    @staticmethod
+    def _subscription_node(subscription: dict[str, Any], version: str) -> dict[str, Any]:
+        node = {"id": subscription["id"], "topic": subscription["topic"], "format": subscription["format"]}
+        if version >= "2025-10":  # https://shopify.dev/changelog/consolidate-webhook-graphql-surfaces
+            return {**node, "uri": subscription["address"]}
+        return {**node, "endpoint": {"__typename": "WebhookHttpEndpoint", "callbackUrl": subscription["address"]}}
 
     def _discount(self, basic: dict[str, Any]) -> dict[str, Any]:
         code = str(basic.get("code") or "")

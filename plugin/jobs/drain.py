@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from plugin.db import utcnow
 from plugin.jobs.queue import NUDGE_MEMO_SECONDS
 from plugin.milestones.award import award
+from plugin.milestones.reversals import reverse
 from plugin.models import InboxDelivery
 from plugin.models import delivery as inbox_status
 from plugin.pipeline.batch import Claimed, process
@@ -145,6 +146,7 @@ def _one(services: Services, delivery_id: int) -> None:
 def _apply(session: Session, claimed: list[Claimed]) -> None:
     result = process(session, claimed)
     award(session, result.crossings)
+    reverse(session, result.undone)  # after award: a refund may undo what this very batch awarded
     now = utcnow()
     if result.processed:
         session.execute(

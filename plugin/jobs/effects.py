@@ -12,22 +12,27 @@ from __future__ import annotations
 import logging
 import random
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from connectors.errors import ConnectorError
 from connectors.http import HttpClient
 from connectors.payloads import (
+    CsmNotice,
     CustomerTag,
     DiscountCode,
     EffectResult,
     EmailMessage,
+    Escalation,
     MilestoneAlert,
     StoreCredit,
+    StoreCreditDebit,
     TimelineNote,
     from_json,
 )
@@ -35,6 +40,7 @@ from connectors.registry import connector_class
 from plugin import connections
 from plugin.celebrations.prepare import PREPARE, Wait
 from plugin.db import utcnow
+from plugin.milestones import escalation
 from plugin.models import Connection, CustomerMilestone, Effect
 from plugin.models import effect as status
 from plugin.pipeline.customers import link_identity
@@ -68,6 +74,9 @@ DISPATCH: dict[str, Runner] = {
     "customer_tag": Runner(CustomerTag, "add_customer_tag", None),
     "discount_code": Runner(DiscountCode, "create_discount_code", "find_discount_code"),
     "email": Runner(EmailMessage, "send_email", "find_email"),
+    "store_credit_debit": Runner(StoreCreditDebit, "debit_store_credit", "find_store_credit_debit"),
+    "csm_notice": Runner(CsmNotice, "post_notice", "find_notice"),
+    "escalation": Runner(Escalation, "post_escalation", "find_escalation"),
 }
 
 
@@ -236,7 +245,8 @@ def _record_failure(services: Services, claim: _Claim, exc: ConnectorError) -> N
     out_of_attempts = claim.attempts >= services.settings.effect_max_attempts
     if exc.permanent or out_of_attempts:
         reason = exc.message if exc.permanent else f"gave up after {claim.attempts} attempts: {exc.message}"
-        _finish(services, claim, status=status.DEAD, last_error=reason[:2000])
+        _finish(services, claim, lambda session: _escalate(session, claim), status=status.DEAD,
+                last_error=reason[:2000])
         return
     delay = max(backoff(claim.attempts), exc.retry_after or 0.0)
     when = utcnow() + timedelta(seconds=delay)
@@ -244,13 +254,28 @@ def _record_failure(services: Services, claim: _Claim, exc: ConnectorError) -> N
     services.queue.enqueue_at(when, run_effects, LANE)
 
 
-def _finish(services: Services, claim: _Claim, **values: Any) -> None:
-    """Record the outcome, only if the row is still ours (nobody reclaimed it as stale)."""
+def _finish(
+    services: Services, claim: _Claim, then: Callable[[Session], None] | None = None, /, **values: Any
+) -> None:
+    """Record the outcome, only if the row is still ours (nobody reclaimed it as stale); ``then``
+    runs in the same transaction when it was."""
     table = EFFECTS
     with services.sessions() as session:
-        session.execute(
+        updated = session.execute(
             update(table)
             .where(table.c.id == claim.id, table.c.status == status.IN_FLIGHT, table.c.in_flight_at == claim.marked_at)
             .values(updated_at=utcnow(), **values)
-        )
+        ).rowcount  # type: ignore[attr-defined]
+        if updated and then is not None:
+            then(session)
         session.commit()
+
+
+def _escalate(session: Session, claim: _Claim) -> None:
+    """A dead effect is an error in a recognition: tell the team lead (once per effect, in this
+    run's loop). A failure here is logged and leaves the effect dead, never in flight."""
+    try:
+        with session.begin_nested():
+            escalation.on_dead(session, claim.id)
+    except Exception:  # the effect's own outcome must still be recorded
+        log.exception("effect %s went dead, and its escalation could not be planned", claim.id)

@@ -1,5 +1,8 @@
 """What makes "Redis only carries work" true: re-nudge anything committed but never picked up.
 
+Each sweep first releases held effects whose wait is over (:mod:`plugin.milestones.holds`), so
+the effect runner is nudged for them in the same sweep.
+
 Run every few seconds by ``milestones scheduler`` (and once at the end of ``milestones demo``).
 """
 
@@ -12,6 +15,7 @@ from sqlalchemy import func, or_, select
 from plugin.db import utcnow
 from plugin.jobs.drain import drain_inbox
 from plugin.jobs.effects import STALE_IN_FLIGHT, run_effects
+from plugin.milestones.holds import release
 from plugin.models import Effect, InboxDelivery
 from plugin.models import delivery as inbox_status
 from plugin.models import effect as effect_status
@@ -25,6 +29,8 @@ def sweep() -> dict[str, int]:
     services = current()
     now = utcnow()
     with services.sessions() as session:
+        release(session, now)  # credit holds that are due, resumed kill switches, settled clawbacks
+        session.commit()
         inbox_waiting = session.scalar(
             select(func.count())
             .select_from(InboxDelivery)

@@ -34,6 +34,10 @@ class Crossing:
     metrics: dict[str, str]
     source: str
     historical: bool = False
+    order_id: int | None = None  # the ledger row of the order that qualified the customer
+    # Crossings of one customer with the same occasion share one message (plugin.milestones.combined);
+    # None: those crossed at the same moment (one order, one usage reading, one scan day).
+    occasion: str | None = None
 
 
 def award(session: Session, crossings: list[Crossing]) -> list[uuid.UUID]:
@@ -71,6 +75,7 @@ def award(session: Session, crossings: list[Crossing]) -> list[uuid.UUID]:
                 ),
                 "status": status,
                 "celebrated": False,
+                "order_id": crossing.order_id,
                 "context": {
                     "metrics": crossing.metrics,
                     "source": crossing.source,
@@ -87,7 +92,7 @@ def award(session: Session, crossings: list[Crossing]) -> list[uuid.UUID]:
         session, CustomerMilestone.__table__, conflict=["customer_id", "definition_id", "occurrence"], returning=["id"]
     )
     new_ids = set(session.execute(statement, rows).scalars().all())
-    by_id = {row["id"]: (row, crossing) for row, crossing in zip(rows, crossings, strict=True)}
-    fresh = [by_id[i] for i in new_ids]
+    # In crossing order: a customer's combined message leads with the milestone crossed first.
+    fresh = [(row, crossing) for row, crossing in zip(rows, crossings, strict=True) if row["id"] in new_ids]
     plan_effects(session, [(row, crossing) for row, crossing in fresh if row["status"] != HISTORICAL])
     return sorted(new_ids, key=str)

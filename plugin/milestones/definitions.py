@@ -28,6 +28,8 @@ class ActiveDefinition:
     escalate: bool
     celebration_template: str | None
     created_at: datetime
+    refund_policy: str = "keep"
+    credit_hold_days: int | None = None
 
     @classmethod
     def of(cls, row: MilestoneDefinition) -> ActiveDefinition:
@@ -45,6 +47,8 @@ class ActiveDefinition:
             escalate=row.escalate,
             celebration_template=row.celebration_template,
             created_at=row.created_at,
+            refund_policy=row.refund_policy,
+            credit_hold_days=row.credit_hold_days,
         )
 
 

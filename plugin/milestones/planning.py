@@ -4,14 +4,19 @@ Each recognition action names a kind; the kind needs a connector capability; the
 connections that have it are the candidates. An action no connected platform can perform is
 recorded as ``no_connection`` — visible in the admin, never silently dropped. A task for a
 person (gift, call) is an ``open_task``. Rewards of a milestone that needs review are ``held``.
+
+After each milestone is planned on its own, the message effects of a customer who crossed
+several milestones at once become one (:mod:`plugin.milestones.combined`), and escalations to
+the team lead are added (:mod:`plugin.milestones.escalation`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +35,8 @@ from connectors.payloads import (
 )
 from connectors.registry import CONNECTORS
 from plugin.db import upsert_statement, utcnow
-from plugin.milestones import policies, wording
+from plugin.milestones import combined, policies, wording
+from plugin.milestones.credit_hold import hold_money
 from plugin.milestones.definitions import ActiveDefinition
 from plugin.models import (
     Connection,
@@ -63,6 +69,9 @@ KINDS: dict[str, Kind] = {
     "discount_code": Kind(Capability.CREATE_DISCOUNT_CODE, True, in_customers_store=True),
     "task": Kind(None, True),
 }
+# Effects the planner adds on its own; never an action of a definition's recognition.
+ESCALATION = "escalation"
+INTERNAL_KINDS: dict[str, Kind] = {ESCALATION: Kind(Capability.POST_ALERT, False)}
 
 PRD_CELEBRATION_IDEAS = (
     "Send congratulations email",
@@ -117,7 +126,12 @@ def plan_effects(session: Session, awarded: list[tuple[dict[str, Any], Crossing]
             row = _plan_one(context, milestone, crossing, index, action)
             if _apply_policies(context, ledger, milestone, crossing, row):
                 to_review.add(milestone["id"])
+            hold_money(row, crossing)
             rows.append(row)
+    from plugin.milestones import escalation  # it builds on this module
+
+    rows = combined.combine(rows, awarded)
+    rows += escalation.on_award(session, context, awarded)
     if to_review:
         session.execute(
             update(CustomerMilestone)
@@ -151,7 +165,7 @@ def _apply_policies(
     )
     if verdict is None:
         return False
-    row["status"], row["last_error"] = verdict.status, verdict.reason
+    row["status"], row["last_error"], row["hold_reason"] = verdict.status, verdict.reason, verdict.hold
     return verdict.needs_review
 
 
@@ -161,9 +175,12 @@ def plan_action(
     action: dict[str, Any],
     idempotency_key: str,
     note: dict[str, Any] | None = None,
+    covers: Sequence[CustomerMilestone] | None = None,
 ) -> tuple[int | None, str | None]:
     """Plan one more recognition for a milestone that already exists (a CSM's Slack button, an
     admin's action), routed and held exactly like the ones planned when it was awarded.
+    ``covers``: the milestones, ``milestone`` first, of one message about them all (an email
+    asked for from a combined alert).
 
     Returns the effect's id and its status, or the existing effect's id and None when this
     idempotency key was planned before.
@@ -189,7 +206,9 @@ def plan_action(
     row["idempotency_key"] = idempotency_key
     if note:
         row["payload"] = {**row["payload"], **note}
-    if milestone.status in ("historical", "rejected"):
+    if covers:
+        row["payload"] = {**row["payload"], combined.COVERS: [str(m.id) for m in covers]}
+    if milestone.status in ("historical", "rejected", "revoked"):
         row.update(status=status.CANCELLED, last_error=f"the milestone is {milestone.status}: nothing to celebrate")
     table = Effect.__table__
     new_id = session.execute(
@@ -206,22 +225,9 @@ def plan_action(
 def _plan_one(
     context: _Context, milestone: dict[str, Any], crossing: Crossing, index: int, action: dict[str, Any]
 ) -> dict[str, Any]:
-    now = utcnow()
     kind_name = str(action.get("kind"))
-    row: dict[str, Any] = {
-        "workspace_id": crossing.workspace_id,
-        "milestone_id": milestone["id"],
-        "kind": kind_name,
-        "connection_id": None,
-        "idempotency_key": f"{milestone['id']}:{index}:{kind_name}",
-        "payload": {"action": action},
-        "status": status.PENDING,
-        "last_error": None,
-        "attempts": 0,
-        "next_attempt_at": now,
-        "created_at": now,
-        "updated_at": now,
-    }
+    row = effect_row(crossing.workspace_id, milestone["id"], kind_name, f"{milestone['id']}:{index}:{kind_name}",
+                     {"action": action})
     kind = KINDS.get(kind_name)
     if kind is None:
         return {**row, "status": status.DEAD, "last_error": f"unknown recognition kind {kind_name!r}"}
@@ -257,6 +263,34 @@ def _plan_one(
     }
 
 
+def effect_row(
+    workspace_id: uuid.UUID, milestone_id: uuid.UUID, kind: str, idempotency_key: str, payload: dict[str, Any]
+) -> dict[str, Any]:
+    """A new outbox row, pending now, as every planner inserts it."""
+    now = utcnow()
+    return {
+        "workspace_id": workspace_id,
+        "milestone_id": milestone_id,
+        "kind": kind,
+        "connection_id": None,
+        "idempotency_key": idempotency_key,
+        "payload": payload,
+        "status": status.PENDING,
+        "last_error": None,
+        "hold_reason": None,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def milestone_detail(definition: ActiveDefinition, value: str, currency: str) -> str:
+    """"Order count reached 25", "$1,000 spent"…, "1 year as a customer"."""
+    metric = next(iter(sorted(definition.metrics)), None)
+    return wording.milestone_detail(metric, definition.uses_tenure and not definition.metrics, value, currency)
+
+
 def _payload(
     context: _Context,
     milestone: dict[str, Any],
@@ -269,12 +303,7 @@ def _payload(
     workspace = context.workspaces[crossing.workspace_id]
     key = milestone["id"]
     definition = crossing.definition
-    metric = next(iter(sorted(definition.metrics)), None)
-    detail = (
-        f"{crossing.value} as a customer"
-        if definition.uses_tenure and not definition.metrics
-        else wording.detail_line(metric, crossing.value, workspace.currency)
-    )
+    detail = milestone_detail(definition, crossing.value, workspace.currency)
     if kind == "crm_note":
         if not customer.email:
             raise ValueError("the customer has no email to find their CRM record by")
@@ -290,25 +319,10 @@ def _payload(
         )
         return to_json(note)
     if kind == "slack_alert":
-        time_to: timedelta | None = milestone.get("time_to_milestone")
-        alert = MilestoneAlert(
-            idempotency_key=str(key),
-            milestone_id=str(key),
-            customer_name=customer.display_name,
-            customer_email=customer.email,
-            milestone_name=definition.name,
-            headline=f"{definition.name}!",
-            detail=detail,
-            achieved_on=crossing.achieved_at.date(),
-            time_to_milestone=wording.human_duration(time_to),
-            customer_since=customer.customer_since.date() if customer.customer_since else None,
-            arr=Money(customer.arr, workspace.currency) if customer.arr is not None else None,
-            health_score=customer.health_score,
-            celebration_ideas=tuple(action.get("ideas") or PRD_CELEBRATION_IDEAS),
-            channel=action.get("channel"),
-            owner_email=customer.owner_email,
-        )
-        return to_json(alert)
+        return to_json(milestone_alert(
+            str(key), customer, workspace, definition.name, detail, crossing.achieved_at,
+            milestone.get("time_to_milestone"), action,
+        ))
     if kind == "store_credit":
         try:
             amount = Decimal(str(action["amount"]))
@@ -342,17 +356,44 @@ def _payload(
     return {"customer_id": str(customer.id), "milestone": definition.name, "value": crossing.value}
 
 
+def milestone_alert(key: str, customer: Customer, workspace: Workspace, name: str, detail: str,
+                    achieved_at: datetime, time_to: timedelta | None, action: dict[str, Any]) -> MilestoneAlert:
+    """PRD-114's alert for one milestone (also what the settings page previews)."""
+    return MilestoneAlert(
+        idempotency_key=key,
+        milestone_id=key,
+        customer_name=customer.display_name,
+        customer_email=customer.email,
+        milestone_name=name,
+        headline=f"{name}!",
+        detail=detail,
+        achieved_on=achieved_at.date(),
+        time_to_milestone=wording.human_duration(time_to),
+        customer_since=customer.customer_since.date() if customer.customer_since else None,
+        arr=Money(customer.arr, workspace.currency) if customer.arr is not None else None,
+        health_score=customer.health_score,
+        celebration_ideas=tuple(action.get("ideas") or PRD_CELEBRATION_IDEAS),
+        channel=action.get("channel"),
+        owner_email=customer.owner_email,
+    )
+
+
 def _email_senders(candidates: list[Connection]) -> list[Connection]:
     """Dedicated email platforms (Klaviyo, SMTP) before a CRM that can also send (HubSpot), and a
     connection only once the settings its schema marks ``enables: send_email`` are filled in, so
     a HubSpot connected for notes alone is not picked to send mail."""
 
-    def configured(connection: Connection) -> bool:
-        fields = CONNECTORS[connection.platform].settings_schema._declared_fields
-        needed = [n for n, f in fields.items() if f.metadata.get("enables") == Capability.SEND_EMAIL.value]
-        return all((connection.settings or {}).get(n) for n in needed)
+    return sorted(
+        (c for c in candidates if configured(c, Capability.SEND_EMAIL.value)),
+        key=lambda c: CONNECTORS[c.platform].kind != "email",
+    )
 
-    return sorted((c for c in candidates if configured(c)), key=lambda c: CONNECTORS[c.platform].kind != "email")
+
+def configured(connection: Connection, use: str) -> bool:
+    """Whether the settings its schema marks ``enables: <use>`` are filled in (every one)."""
+    fields = CONNECTORS[connection.platform].settings_schema._declared_fields
+    needed = [n for n, f in fields.items() if f.metadata.get("enables") == use]
+    return all((connection.settings or {}).get(n) for n in needed)
 
 
 def _discount(

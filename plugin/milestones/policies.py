@@ -31,6 +31,7 @@ from plugin.models import effect as status
 
 MONEY_KINDS = frozenset({"store_credit", "discount_code"})
 COMMITTED = (status.PENDING, status.IN_FLIGHT, status.SUCCEEDED, status.HELD)
+KILL_SWITCH_REASON = "money effects are paused (kill switch)"
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,12 @@ class Verdict:
     status: str
     reason: str
     needs_review: bool = False
+    hold: str | None = None  # the effect's hold_reason: released by plugin.milestones.holds, not by review
+
+
+def money_paused(workspace: Workspace) -> bool:
+    """The kill switch: every money effect (credit, codes, a clawback) waits while it is on."""
+    return bool((workspace.settings or {}).get("money_paused"))
 
 
 def in_holdout(settings: dict[str, Any], definition_key: str, customer_id: uuid.UUID) -> bool:
@@ -124,8 +131,8 @@ def judge(
         return Verdict(status.CANCELLED, "the customer opted out of credit and discounts")
     if is_reward and milestone_context.get("holdout"):
         return Verdict(status.CANCELLED, "held out: recorded, not rewarded, to measure retention lift")
-    if kind in MONEY_KINDS and settings.get("money_paused"):
-        return Verdict(status.HELD, "money effects are paused (kill switch)")
+    if kind in MONEY_KINDS and money_paused(workspace):
+        return Verdict(status.HELD, KILL_SWITCH_REASON, hold=status.KILL_SWITCH)
     if kind != "store_credit" or not request:
         return None
     amount = _money((request.get("amount") or {}).get("amount")) or Decimal(0)

@@ -5,6 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+# What an effect is called in a sentence ("the store credit failed for good").
+EFFECT_NAMES: dict[str, str] = {
+    "crm_note": "CRM note",
+    "slack_alert": "Slack alert",
+    "store_credit": "store credit",
+    "email": "celebration email",
+    "customer_tag": "customer tag",
+    "discount_code": "discount code",
+    "task": "task",
+    "escalation": "escalation",
+}
+
 METRIC_WORDS: dict[str, tuple[str, str]] = {
     # metric: (what it counts, how the detail line reads)
     "order_count": ("orders", "Order count reached {value}"),
@@ -37,6 +49,18 @@ def detail_line(metric: str | None, value: str, currency: str) -> str:
     if metric:
         return f"{metric.replace('_', ' ').replace('.', ' ')} reached {value}"
     return value
+
+
+def milestone_detail(metric: str | None, tenure_only: bool, value: str, currency: str) -> str:
+    """The "Details" line of a milestone: "Order count reached 25", "1 year as a customer"."""
+    return f"{value} as a customer" if tenure_only else detail_line(metric, value, currency)
+
+
+def joined(words: list[str]) -> str:
+    """"A", "A and B", "A, B and C"."""
+    if len(words) < 2:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def human_duration(delta: timedelta | None) -> str | None:

@@ -58,7 +58,8 @@ class CustomerIdentity(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    # No key to workspaces: the connection and the customer pin the workspace (migration 0007).
+    workspace_id: Mapped[uuid.UUID]
     connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(255))
     customer_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
@@ -94,7 +95,8 @@ class Order(Timestamps, Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    # No key to workspaces: the connection pins the workspace (migration 0007).
+    workspace_id: Mapped[uuid.UUID]
     connection_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("connections.id", ondelete="CASCADE"))
     external_id: Mapped[str] = mapped_column(String(255))
     customer_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))

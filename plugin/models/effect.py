@@ -14,6 +14,11 @@ from plugin.models.base import Base, BigId
 
 PENDING = "pending"  # due at next_attempt_at
 HELD = "held"  # waiting for a review (or a hold period) before it may run
+# Why a held effect waits when it is not for the review queue (``hold_reason``; None: review or
+# a budget). These are released by plugin.milestones.holds, never by approving the milestone.
+CREDIT_HOLD = "credit_hold"  # money reward paid N days after the qualifying order (next_attempt_at)
+KILL_SWITCH = "kill_switch"  # the workspace paused money effects
+SETTLING = "settling"  # waits for other effects of its milestone to finish (payload["waits_for"])
 IN_FLIGHT = "in_flight"  # a worker called the platform; the outcome is not recorded yet
 SUCCEEDED = "succeeded"
 DEAD = "dead"  # permanent error or out of attempts: visible and retryable in the admin
@@ -36,6 +41,12 @@ class Effect(Base):
         ),
         Index("ix_effects_milestone", "milestone_id"),
         Index("ix_effects_workspace_status", "workspace_id", "status"),
+        Index(
+            "ix_effects_held",
+            "next_attempt_at",
+            postgresql_where=text("status = 'held' AND hold_reason IS NOT NULL"),
+            sqlite_where=text("status = 'held' AND hold_reason IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -54,6 +65,7 @@ class Effect(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     in_flight_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    hold_reason: Mapped[str | None] = mapped_column(String(20))
     external_id: Mapped[str | None] = mapped_column(String(255))
     completed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

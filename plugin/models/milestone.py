@@ -10,7 +10,7 @@ from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, Interval, Stri
 from sqlalchemy.orm import Mapped, mapped_column
 
 from plugin.db import JSONType, utcnow
-from plugin.models.base import Base, Timestamps
+from plugin.models.base import Base, BigId, Timestamps
 
 
 class MilestoneDefinition(Timestamps, Base):
@@ -33,6 +33,10 @@ class MilestoneDefinition(Timestamps, Base):
     escalate: Mapped[bool] = mapped_column(Boolean, default=False)
     significant: Mapped[bool] = mapped_column(Boolean, default=False)
     sort_order: Mapped[int] = mapped_column(Integer, default=0)
+    # What a refund or cancellation that undoes the milestone does (plugin.milestones.reversals):
+    # keep | claw_back | revoke; and how many days money rewards wait after the qualifying order.
+    refund_policy: Mapped[str] = mapped_column(String(20), default="keep", server_default="keep")
+    credit_hold_days: Mapped[int | None] = mapped_column(Integer)
 
 
 class CustomerMilestone(Base):
@@ -40,7 +44,9 @@ class CustomerMilestone(Base):
 
     ``status``: ``active`` (celebrating: effects queued), ``historical`` (passed before the
     definition existed or before installation: recorded, never rewarded), ``pending_review``
-    (rewards held until an admin approves), ``rejected``.
+    (rewards held until an admin approves), ``rejected``, ``revoked`` (a refund or cancellation
+    undid it and its definition's refund policy is *revoke*). ``order_id`` is the order that
+    qualified the customer; ``reversed_at`` when a refund or cancellation took them back below it.
     """
 
     __tablename__ = "customer_milestones"
@@ -61,8 +67,8 @@ class CustomerMilestone(Base):
     celebration_type: Mapped[str | None] = mapped_column(String(50))
     notes: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
-    # what the flow needs
-    workspace_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    # what the flow needs; no key to workspaces: the customer pins the workspace (migration 0007)
+    workspace_id: Mapped[uuid.UUID]
     definition_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("milestone_definitions.id", ondelete="CASCADE")
     )
@@ -70,6 +76,9 @@ class CustomerMilestone(Base):
     time_to_milestone: Mapped[timedelta | None] = mapped_column(Interval)
     status: Mapped[str] = mapped_column(String(20), default="active")
     context: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    order_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("orders.id", ondelete="SET NULL"))
+    reversed_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
 
 
 class ScanRun(Base):

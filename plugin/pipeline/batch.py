@@ -34,6 +34,7 @@ from plugin.events import (
 from plugin.ledger.orders import OrderState, change_between, merge_refund, merge_snapshot
 from plugin.milestones.award import Crossing
 from plugin.milestones.definitions import enabled_definitions
+from plugin.milestones.reversals import Undoing
 from plugin.models import Connection, Workspace
 from plugin.pipeline import crm_properties, privacy
 from plugin.pipeline import customers as customer_resolution
@@ -54,6 +55,7 @@ class BatchResult:
     processed: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     crossings: list[Crossing] = field(default_factory=list)
+    undone: list[Undoing] = field(default_factory=list)  # orders cancelled or refunded: reversals.reverse
 
 
 def process(session: Session, deliveries: list[Claimed]) -> BatchResult:
@@ -65,6 +67,7 @@ def process(session: Session, deliveries: list[Claimed]) -> BatchResult:
     applier.run()
     result.processed = [d.id for d, _ in parsed]
     result.crossings = applier.crossings
+    result.undone = applier.undone
     return result
 
 
@@ -74,6 +77,7 @@ class _Applier:
         self.parsed = parsed
         self.state = BatchState(session)
         self.crossings: list[Crossing] = []
+        self.undone: list[Undoing] = []
         self.awarded: set[tuple[uuid.UUID, uuid.UUID, int]] = set()
 
     def run(self) -> None:
@@ -167,6 +171,8 @@ class _Applier:
         if state is None:
             return
         new = row.state
+        if new.paid and new.peak() != new.contribution():
+            self.undone.append(Undoing.of(state.id, row.id, new))
         change = change_between(old, new)
         before = dict(state.metrics)
         check = dict(before)
@@ -178,7 +184,7 @@ class _Applier:
             state.changed_metrics |= ORDER_METRICS
         if new.paid and new.placed_at:
             self._extend_tenure(state, new.placed_at)
-        self._evaluate(state, before, check, ORDER_METRICS, new.placed_at or utcnow(), f"order {external_id}")
+        self._evaluate(state, before, check, ORDER_METRICS, new.placed_at or utcnow(), f"order {external_id}", row.id)
 
     def _apply_metric(self, customer_id: uuid.UUID, event: MetricChanged) -> None:
         state = self.state.customers[customer_id]
@@ -229,6 +235,7 @@ class _Applier:
         changed: frozenset[str],
         when: datetime,
         source: str,
+        order_id: int | None = None,
     ) -> None:
         definitions = [d for d in self.definitions.get(state.workspace_id, []) if d.metrics & changed]
         if not definitions:
@@ -256,6 +263,7 @@ class _Applier:
                         customer_since=state.customer_since,
                         metrics={k: str(v) for k, v in check.items()},
                         source=source,
+                        order_id=order_id,
                     )
                 )
 

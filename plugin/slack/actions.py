@@ -1,11 +1,15 @@
 """The job behind the alert's buttons: do what was asked once, then show it on the message.
 
-Each click locks its milestone row, so two clicks (a double click, two CSMs) are applied one
+A button's value lists the milestones of its message: one, or several when the customer crossed
+them at once (:mod:`plugin.milestones.combined`); a click acts on every one. Each click locks
+those milestone rows (in id order), so two clicks (a double click, two CSMs) are applied one
 after the other and the second finds the work done: *Mark Celebrated* sets ``celebrated`` only
 while it is false, *Request Social Permission* records the first request, and *Send Celebration
 Email* inserts an email effect whose idempotency key ``{milestone_id}:slack:send_celebration_email``
-is unique. Then the alert is redrawn from what the database now says — every button's outcome
-as a context line under the original blocks — so clicks handled out of order still show all.
+is unique — one email for the message's active milestones, and, as for every reward, an email
+held for each milestone still waiting for review. Then the alert is redrawn from what the
+database now says — every button's outcome as a context line under the original blocks — so
+clicks handled out of order still show all.
 
 A milestone id from another workspace (a forged or misrouted value) is ignored with a log line.
 """
@@ -15,7 +19,6 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from rq import get_current_job
@@ -25,7 +28,9 @@ from sqlalchemy.orm import Session
 from connectors.errors import ConnectorError
 from connectors.slack import SlackConnector
 from plugin import connections
+from plugin.admin.milestones import NOT_CELEBRATED  # as on the settings page
 from plugin.db import transaction, utcnow
+from plugin.milestones import combined
 from plugin.milestones.planning import plan_action
 from plugin.models import Connection, CustomerMilestone, Effect
 from plugin.models import effect as effect_status
@@ -69,88 +74,129 @@ def handle_click(data: dict[str, Any]) -> None:
     _update_message(SlackConnector(view.settings), click, applied.lines)
 
 
-def apply_click(session: Session, click: ButtonClick, workspace_id: uuid.UUID) -> Applied | None:
-    """Record the click on its milestone (locked), once. None when it is not this workspace's."""
-    try:
-        milestone_id = uuid.UUID(click.milestone_id)
-    except ValueError:
-        log.warning("ignored Slack %s: %r is not a milestone id", click.action_id, click.milestone_id[:64])
+def milestone_ids_of(value: str) -> list[uuid.UUID] | None:
+    """The milestone ids a button's value lists (comma separated), or None when it is not that."""
+    parts = [part.strip() for part in value.split(",")]
+    if not parts or len(parts) > combined.MAX_COVERED:
         return None
-    milestone = session.execute(
+    try:
+        return list(dict.fromkeys(uuid.UUID(part) for part in parts))
+    except ValueError:
+        return None
+
+
+def apply_click(session: Session, click: ButtonClick, workspace_id: uuid.UUID) -> Applied | None:
+    """Record the click on every milestone of its message (locked), once. None when none of them
+    is this workspace's."""
+    ids = milestone_ids_of(click.milestone_id)
+    if ids is None:
+        log.warning("ignored Slack %s: %r is not a list of milestone ids", click.action_id, click.milestone_id[:64])
+        return None
+    locked = session.execute(
         select(CustomerMilestone)
-        .where(CustomerMilestone.id == milestone_id, CustomerMilestone.workspace_id == workspace_id)
+        .where(CustomerMilestone.id.in_(ids), CustomerMilestone.workspace_id == workspace_id)
+        .order_by(CustomerMilestone.id)
         .with_for_update()
-    ).scalar_one_or_none()
-    if milestone is None:
+    ).scalars().all()
+    found = {m.id: m for m in locked}
+    milestones = [found[i] for i in ids if i in found]  # in the message's order
+    if len(milestones) < len(ids):
         log.warning(
-            "ignored Slack %s by %s: milestone %s is not in workspace %s",
-            click.action_id, click.user_id, milestone_id, workspace_id,
+            "ignored Slack %s by %s on milestones %s: not in workspace %s",
+            click.action_id, click.user_id, ", ".join(str(i) for i in ids if i not in found), workspace_id,
         )
+    if not milestones:
         return None
     now = utcnow()
-    context = dict(milestone.context or {})
-    clicks = dict(context.get("slack_actions") or {})
     by = {"user_id": click.user_id, "user_name": click.user_name, "at": now.isoformat()}
-    changed = email_queued = False
-    if click.action_id == "mark_celebrated" and not milestone.celebrated:
-        milestone.celebrated = True
-        milestone.celebrated_at = now
-        milestone.celebration_type = CELEBRATION_TYPE
-        note = f"Marked celebrated by @{click.user_name or click.user_id} in Slack"
-        milestone.notes = f"{milestone.notes}\n{note}" if milestone.notes else note
-        clicks["mark_celebrated"] = by
-        changed = True
-    elif click.action_id == "request_social_permission" and "social_permission_requested_at" not in context:
-        context["social_permission_requested_by"] = click.user_id
-        context["social_permission_requested_at"] = now.isoformat()
-        clicks["request_social_permission"] = by
-        changed = True
-    elif click.action_id == "send_celebration_email" and "send_celebration_email" not in clicks:
-        effect_id, email_queued = _queue_celebration_email(session, milestone, click, now)
-        clicks["send_celebration_email"] = {**by, "effect_id": effect_id}
-        changed = True
-    if changed:
-        milestone.context = {**context, "slack_actions": clicks}
+    clicks = {m.id: dict((m.context or {}).get("slack_actions") or {}) for m in milestones}
+    contexts = {m.id: dict(m.context or {}) for m in milestones}
+    touched: set[uuid.UUID] = set()
+    email_queued = False
+    if click.action_id == "mark_celebrated":
+        for m in milestones:
+            if m.celebrated or m.status in NOT_CELEBRATED:
+                continue
+            m.celebrated, m.celebrated_at, m.celebration_type = True, now, CELEBRATION_TYPE
+            note = f"Marked celebrated by @{click.user_name or click.user_id} in Slack"
+            m.notes = f"{m.notes}\n{note}" if m.notes else note
+            clicks[m.id]["mark_celebrated"] = by
+            touched.add(m.id)
+    elif click.action_id == "request_social_permission":
+        for m in milestones:
+            if "social_permission_requested_at" in contexts[m.id]:
+                continue
+            contexts[m.id]["social_permission_requested_by"] = click.user_id
+            contexts[m.id]["social_permission_requested_at"] = now.isoformat()
+            clicks[m.id]["request_social_permission"] = by
+            touched.add(m.id)
+    elif click.action_id == "send_celebration_email":
+        asking = [m for m in milestones if "send_celebration_email" not in clicks[m.id]]
+        if asking:
+            effect_ids, email_queued = _queue_celebration_emails(session, asking, click)
+            for m in asking:
+                clicks[m.id]["send_celebration_email"] = {**by, "effect_id": effect_ids[m.id]}
+                touched.add(m.id)
+    for m in milestones:
+        if m.id in touched:
+            m.context = {**contexts[m.id], "slack_actions": clicks[m.id]}
+    if touched:
         session.flush()
-    return Applied(changed=changed, email_queued=email_queued, lines=status_lines(session, milestone))
+    return Applied(changed=bool(touched), email_queued=email_queued, lines=status_lines(session, milestones))
 
 
-def _queue_celebration_email(
-    session: Session, milestone: CustomerMilestone, click: ButtonClick, now: datetime
-) -> tuple[int | None, bool]:
-    """The celebration email effect for the milestone: an existing live one, or a new one
-    planned like every recognition (routed, held during review, ``no_connection`` when nothing
-    can send email). The message itself is built when the effect runs."""
-    existing = session.execute(
-        select(Effect).where(
-            Effect.milestone_id == milestone.id, Effect.kind == "email", Effect.status.in_(LIVE_EMAIL)
+def _queue_celebration_emails(
+    session: Session, milestones: list[CustomerMilestone], click: ButtonClick
+) -> tuple[dict[uuid.UUID, int | None], bool]:
+    """The celebration email of each milestone: a live one that already covers it, else one new
+    email for the active milestones together and one for each other (held during review,
+    cancelled for a milestone that is history or was rejected), planned like every recognition
+    (routed, ``no_connection`` when nothing can send email). The message is built when it runs.
+    Returns the effect id per milestone, and whether the runner has new work."""
+    effects = combined.effects_of(session, milestones)
+    found: dict[uuid.UUID, int | None] = {}
+    for m in milestones:
+        live = [e for e in effects[m.id] if e.kind == "email" and e.status in LIVE_EMAIL
+                and ((e.payload or {}).get("action") or {}).get("template") == EMAIL_ACTION["template"]]
+        if live:
+            found[m.id] = live[0].id
+    todo = [m for m in milestones if m.id not in found]
+    together = [m for m in todo if m.status == "active"]
+    batches = ([together] if together else []) + [[m] for m in todo if m.status != "active"]
+    queued = False
+    for batch in batches:
+        lead = batch[0]
+        effect_id, planned = plan_action(
+            session,
+            lead,
+            EMAIL_ACTION,
+            f"{lead.id}:slack:send_celebration_email",
+            note={"requested_by": {"slack_user_id": click.user_id}},
+            covers=batch if len(batch) > 1 else None,
         )
-    ).scalars()
-    for effect in existing:
-        if ((effect.payload or {}).get("action") or {}).get("template") == EMAIL_ACTION["template"]:
-            return effect.id, False
-    effect_id, planned = plan_action(
-        session,
-        milestone,
-        EMAIL_ACTION,
-        f"{milestone.id}:slack:send_celebration_email",
-        note={"requested_by": {"slack_user_id": click.user_id}},
-    )
-    return effect_id, planned == effect_status.PENDING
+        found.update((m.id, effect_id) for m in batch)
+        queued = queued or planned == effect_status.PENDING
+    return found, queued
 
 
-def status_lines(session: Session, milestone: CustomerMilestone) -> list[str]:
-    """Who did what, from the database, for the context blocks under the alert."""
-    clicks = (milestone.context or {}).get("slack_actions") or {}
+def status_lines(session: Session, milestones: list[CustomerMilestone]) -> list[str]:
+    """Who did what, from the database, for the context blocks under the alert (of every
+    milestone of the message)."""
+    clicks = [(m.context or {}).get("slack_actions") or {} for m in milestones]
     lines = []
-    if milestone.celebrated:
-        who = clicks.get("mark_celebrated")
+    celebrable = [m for m in milestones if m.status not in NOT_CELEBRATED]
+    if celebrable and all(m.celebrated for m in celebrable):
+        who = next((c["mark_celebrated"] for c in clicks if c.get("mark_celebrated")), None)
         lines.append(f"✅ Marked celebrated by <@{who['user_id']}>" if who else "✅ Marked celebrated")
-    social = clicks.get("request_social_permission")
+    social = next((c["request_social_permission"] for c in clicks if c.get("request_social_permission")), None)
     if social:
         lines.append(f"🐦 Social media permission requested by <@{social['user_id']}>")
-    email = clicks.get("send_celebration_email")
-    if email:
+    emails = [c["send_celebration_email"] for c in clicks if c.get("send_celebration_email")]
+    shown: set[Any] = set()
+    for email in emails:
+        if email.get("effect_id") in shown:
+            continue
+        shown.add(email.get("effect_id"))
         status = session.execute(select(Effect.status).where(Effect.id == email.get("effect_id"))).scalar_one_or_none()
         lines.append(_email_line(status, email["user_id"]))
     return lines

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import select
+
 from plugin.db import utcnow
-from plugin.models import Workspace
+from plugin.models import CustomerMilestone, Workspace
 from tests.api.support import AUTH, OTHER_AUTH, credit
 
 
@@ -67,7 +69,8 @@ def test_the_monthly_figures_match_the_hand_count(client, workspace, build):
     assert body["credits_issued"] == [{"currency": "USD", "amount": "40.00"}]
     assert body["significant_celebrated"] == {"count": 1, "of": 2, "rate": "0.5000", "target": "0.80", "met": False}
     assert body["recognition_rate"] == {"count": 2, "of": 4, "rate": "0.5000", "target": "1.00", "met": False}
-    assert body["time_to_celebration"] == {"celebrated": 2, "median_seconds": 13 * 3600, "median": "13 hours"}
+    assert body["time_to_celebration"] == {"celebrated": 2, "median_seconds": 13 * 3600, "median": "13 hours",
+                                           "target_seconds": 86400, "met": True}
     assert body["effects"] == {"retrying": 1, "dead": 1, "no_connection": 1}
     assert body["milestones_per_week"] == [{"week_of": "2026-03-02", "count": 1},
                                            {"week_of": "2026-03-09", "count": 2},
@@ -93,3 +96,34 @@ def test_the_month_defaults_to_this_one_and_must_be_a_month(client, workspace, o
         assert response.status_code == 400 and "YYYY-MM" in response.get_json()["error"], bad
     theirs = client.get("/api/dashboard?month=2026-03", headers=OTHER_AUTH).get_json()
     assert theirs["milestones"] == 0 and theirs["credits_issued"] == [] and theirs["effects"]["dead"] == 0
+
+
+def test_the_api_answers_the_new_figures_the_settings_page_shows(client, workspace, build):
+    """m1's and m3's credits reached their customer (m2's died, m4 and m5 reached nobody); m1 was
+    marked responded by hand: 1 of 2. The charts' series come with the month."""
+    def responded(rows):
+        _march(rows)
+        first = rows.session.execute(
+            select(CustomerMilestone).where(CustomerMilestone.workspace_id == rows.workspace_id,
+                                            CustomerMilestone.milestone_type == "order", CustomerMilestone.occurrence == 1,
+                                            CustomerMilestone.milestone_value == "25")
+        ).scalar_one()
+        first.context = {"response": {"at": "2026-03-06T10:00:00+00:00", "by": "ops@example.com"}}
+
+    build(responded)
+    body = client.get("/api/dashboard?month=2026-03&lift_window_days=60", headers=AUTH).get_json()
+    assert body["response_rate"] == {"count": 1, "of": 2, "rate": "0.5000", "target": "0.10", "met": True,
+                                     "source": "marked by hand"}
+    assert body["retention_lift"]["window_days"] == 60 and body["retention_lift"]["overall"] is None
+    assert body["retention_value"]["lift_source"] == "target" and body["pending_reviews"] == 0
+    assert [m["month"] for m in body["monthly"]] == ["2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"]
+    assert body["monthly"][-1] == {"month": "2026-03", "milestones": 5,
+                                   "credits_issued": [{"currency": "USD", "amount": "40.00"}]}
+    assert body["monthly"][-2]["milestones"] == 1  # m7, February in New York
+    assert len(body["weekly"]) == 12 and body["weekly"][-1]["week_of"] == "2026-03-30"
+
+
+def test_the_lift_window_must_be_days_in_a_year(client, workspace):
+    for bad in ("0", "366", "soon"):
+        response = client.get(f"/api/dashboard?lift_window_days={bad}", headers=AUTH)
+        assert response.status_code == 400, bad

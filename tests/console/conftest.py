@@ -41,7 +41,7 @@ def admin(app: Flask, workspace: Any) -> Any:
 
 def csrf_token(client: FlaskClient, path: str = "/admin/sign-in") -> str:
     """The CSRF token of the form on ``path``, as a browser would read it from the page."""
-    page = client.get(path).get_data(as_text=True)
+    page = client.get(path, follow_redirects=True).get_data(as_text=True)
     found = re.search(r'name="csrf_token" value="([^"]+)"', page) or re.search(r'name="csrf-token" content="([^"]+)"', page)
     assert found, f"no CSRF token on {path}"
     return found.group(1)

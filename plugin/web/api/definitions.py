@@ -40,6 +40,8 @@ class DefinitionSchema(Schema):
     escalate = fields.Boolean()
     significant = fields.Boolean()
     sort_order = fields.Integer()
+    refund_policy = fields.String(metadata={"description": "keep | claw_back | revoke"})
+    credit_hold_days = fields.Integer(allow_none=True)
     milestones = fields.Integer(metadata={"description": "milestones recorded under it"})
     created_at = when()
     updated_at = when()
@@ -224,7 +226,8 @@ def _describe(rows: list[MilestoneDefinition]) -> list[dict[str, Any]]:
             "condition_description": service.summary(r), "description": r.description,
             "celebration_template": r.celebration_template, "enabled": r.enabled, "recognition": r.recognition or [],
             "requires_review": r.requires_review, "escalate": r.escalate, "significant": r.significant,
-            "sort_order": r.sort_order, "milestones": counts.get(r.id, 0), "created_at": r.created_at,
+            "sort_order": r.sort_order, "refund_policy": r.refund_policy, "credit_hold_days": r.credit_hold_days,
+            "milestones": counts.get(r.id, 0), "created_at": r.created_at,
             "updated_at": r.updated_at,
         }
         for r in rows

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections import defaultdict
 from datetime import datetime, time, timedelta
 from typing import Any
 
@@ -13,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from plugin.admin import milestones as service
+from plugin.milestones import combined
 from plugin.milestones.tenure import local_zone
-from plugin.models import Customer, CustomerMilestone, Effect, MilestoneDefinition
+from plugin.models import Customer, CustomerMilestone, MilestoneDefinition
 from plugin.web.api.core import Resource, paginate, session, workspace, workspace_id
 from plugin.web.api.schemas import MilestoneSchema, PageArgs, day, milestone_data, page_of, text
 
@@ -113,11 +113,7 @@ def describe(db: Session, milestones: list[CustomerMilestone]) -> list[dict[str,
         MilestoneDefinition.id.in_({m.definition_id for m in milestones}))).tuples().all())
     emails = dict(db.execute(select(Customer.id, Customer.email).where(
         Customer.id.in_({m.customer_id for m in milestones}))).tuples().all())
-    effects: dict[uuid.UUID, list[Effect]] = defaultdict(list)
-    for effect in db.execute(
-        select(Effect).where(Effect.milestone_id.in_([m.id for m in milestones])).order_by(Effect.id)
-    ).scalars():
-        effects[effect.milestone_id].append(effect)
+    effects = combined.effects_of(db, milestones)  # a combined message under every milestone it covers
     return [
         milestone_data(m, keys.get(m.definition_id, ""), email=emails.get(m.customer_id), with_customer=True,
                        effects=effects[m.id])

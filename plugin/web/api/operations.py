@@ -9,8 +9,7 @@ from sqlalchemy import select
 
 from plugin.admin import operations
 from plugin.milestones.planning import KINDS
-from plugin.models import Customer, CustomerMilestone, Effect, InboxDelivery
-from plugin.models import delivery as inbox_status
+from plugin.models import Effect, InboxDelivery
 from plugin.models import effect as effect_status
 from plugin.web.api.core import Resource, paginate, services, session, workspace_id
 from plugin.web.api.schemas import EffectSchema, PageArgs, page_of, text, when
@@ -19,11 +18,8 @@ effects = Resource("effects", __name__, description="Effects (the outbox): statu
 inbox = Resource("inbox", __name__, description="Inbox: every webhook delivery, replayable")
 tasks = Resource("tasks", __name__, description="Tasks for people: gifts, calls, notes")
 
-EFFECT_STATUSES = (
-    effect_status.PENDING, effect_status.HELD, effect_status.IN_FLIGHT, effect_status.SUCCEEDED, effect_status.DEAD,
-    effect_status.NO_CONNECTION, effect_status.OPEN_TASK, effect_status.DONE_TASK, effect_status.CANCELLED,
-)
-INBOX_STATUSES = (inbox_status.PENDING, inbox_status.PROCESSING, inbox_status.PROCESSED, inbox_status.FAILED)
+EFFECT_STATUSES = operations.EFFECT_STATUSES
+INBOX_STATUSES = operations.INBOX_STATUSES
 TASK_STATUSES = {"open": effect_status.OPEN_TASK, "done": effect_status.DONE_TASK, "held": effect_status.HELD}
 
 
@@ -154,32 +150,4 @@ def complete_task(body: dict[str, Any], task_id: int) -> Any:
 
 
 def describe_tasks(rows: list[Effect]) -> list[dict[str, Any]]:
-    if not rows:
-        return []
-    found = {
-        m.id: (m, c)
-        for m, c in session().execute(
-            select(CustomerMilestone, Customer)
-            .join(Customer, Customer.id == CustomerMilestone.customer_id)
-            .where(CustomerMilestone.id.in_({e.milestone_id for e in rows}))
-        ).tuples()
-    }
-    items = []
-    for effect in rows:
-        milestone, customer = found[effect.milestone_id]
-        payload = effect.payload or {}
-        items.append({
-            "id": effect.id,
-            "title": payload.get("title") or (payload.get("action") or {}).get("title") or milestone.milestone_name,
-            "status": effect.status,
-            "milestone_id": milestone.id,
-            "milestone_name": milestone.milestone_name,
-            "milestone_value": milestone.milestone_value,
-            "customer_id": customer.id,
-            "customer_email": customer.email,
-            "customer_name": customer.display_name,
-            "created_at": effect.created_at,
-            "completed_at": effect.completed_at,
-            "notes": payload.get("done_notes"),
-        })
-    return items
+    return operations.describe_tasks(session(), rows)
