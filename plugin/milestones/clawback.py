@@ -21,12 +21,13 @@ from sqlalchemy.orm import Session
 from connectors.base import Capability
 from connectors.payloads import CsmNotice, Money, StoreCreditDebit, to_json
 from connectors.registry import CONNECTORS
-from plugin.db import upsert_statement, utcnow
+from plugin.db import utcnow
 from plugin.milestones.planning import KINDS
 from plugin.milestones.policies import KILL_SWITCH_REASON, money_paused
 from plugin.milestones.wording import format_money
 from plugin.models import Connection, Customer, CustomerMilestone, Effect, Workspace
 from plugin.models import effect as status
+from plugin.upsert import upsert
 
 if TYPE_CHECKING:
     from plugin.milestones.reversals import Reversal
@@ -269,6 +270,6 @@ def _row(workspace_id: uuid.UUID, milestone_id: uuid.UUID, kind: str, key: str, 
 def _insert(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
         session.execute(
-            upsert_statement(session, Effect.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+            upsert(session, Effect.__table__, conflict=["idempotency_key"]),
             rows,
         )

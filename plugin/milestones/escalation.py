@@ -42,12 +42,12 @@ from sqlalchemy.orm import Session
 from connectors.base import Capability, as_utc
 from connectors.payloads import Escalation, to_json
 from connectors.registry import CONNECTORS
-from plugin.db import upsert_statement
 from plugin.milestones import combined, planning, wording
 from plugin.milestones.definitions import ActiveDefinition
 from plugin.milestones.tenure import local_zone
 from plugin.models import Connection, Customer, CustomerMilestone, Effect, MilestoneDefinition, Workspace
 from plugin.models import effect as status
+from plugin.upsert import upsert
 
 if TYPE_CHECKING:
     from plugin.milestones.award import Crossing
@@ -218,9 +218,7 @@ def on_dead(session: Session, effect_id: int) -> bool:
     ).scalars())
     row = _row(connections, workspace.id, [lead.id], escalation)
     inserted = session.execute(
-        upsert_statement(session, Effect.__table__).values(row)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(Effect.__table__.c.id)
+        upsert(session, Effect.__table__, conflict=["idempotency_key"], returning=["id"]), row
     ).scalar_one_or_none()
     return inserted is not None
 

@@ -34,7 +34,7 @@ from connectors.payloads import (
     to_json,
 )
 from connectors.registry import CONNECTORS
-from plugin.db import upsert_statement, utcnow
+from plugin.db import utcnow
 from plugin.milestones import combined, policies, wording
 from plugin.milestones.credit_hold import hold_money
 from plugin.milestones.definitions import ActiveDefinition
@@ -48,6 +48,7 @@ from plugin.models import (
     Workspace,
 )
 from plugin.models import effect as status
+from plugin.upsert import upsert
 
 if TYPE_CHECKING:
     from plugin.milestones.award import Crossing
@@ -140,7 +141,7 @@ def plan_effects(session: Session, awarded: list[tuple[dict[str, Any], Crossing]
         )
     if rows:
         session.execute(
-            upsert_statement(session, Effect.__table__).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+            upsert(session, Effect.__table__, conflict=["idempotency_key"]),
             rows,
         )
 
@@ -212,10 +213,7 @@ def plan_action(
         row.update(status=status.CANCELLED, last_error=f"the milestone is {milestone.status}: nothing to celebrate")
     table = Effect.__table__
     new_id = session.execute(
-        upsert_statement(session, table)
-        .values(row)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(table.c.id)
+        upsert(session, table, conflict=["idempotency_key"], returning=["id"]), row
     ).scalar_one_or_none()
     if new_id is None:
         return session.scalar(select(Effect.id).where(Effect.idempotency_key == idempotency_key)), None
