@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, select
+from sqlalchemy import Select, and_, exists, func, select
 from sqlalchemy.orm import Session
 
 from plugin.admin.reviews import REJECTED
@@ -53,7 +53,10 @@ def query(workspace_id: uuid.UUID, filters: Filters) -> Select[tuple[Customer]]:
         .join(MilestoneDefinition, MilestoneDefinition.id == CustomerMilestone.definition_id)
         .where(CustomerMilestone.customer_id == Customer.id, _significant(workspace_id, filters.milestone_type))
     )
-    statement = select(Customer).where(Customer.workspace_id == workspace_id, has_one)
+    # A customer who opted out of public celebration is never a case-study candidate; the opt-outs
+    # are a JSON list, read as its text on both PostgreSQL and SQLite (plugin.milestones.policies).
+    public_ok = func.coalesce(Customer.properties["opt_out"].as_string(), "").not_like('%"public"%')
+    statement = select(Customer).where(Customer.workspace_id == workspace_id, has_one, public_ok)
     if filters.min_arr is not None:
         statement = statement.where(Customer.arr >= filters.min_arr)
     if filters.min_health is not None:

@@ -370,10 +370,22 @@ def milestone_alert(key: str, customer: Customer, workspace: Workspace, name: st
         customer_since=customer.customer_since.date() if customer.customer_since else None,
         arr=Money(customer.arr, workspace.currency) if customer.arr is not None else None,
         health_score=customer.health_score,
-        celebration_ideas=tuple(action.get("ideas") or PRD_CELEBRATION_IDEAS),
+        celebration_ideas=_ideas_for(customer, action),
         channel=action.get("channel"),
         owner_email=customer.owner_email,
     )
+
+
+PUBLIC_IDEAS = ("social", "shoutout", "shout-out", "case study", "linkedin", "twitter", "testimonial")
+
+
+def _ideas_for(customer: Customer, action: dict[str, Any]) -> tuple[str, ...]:
+    """The alert's celebration ideas, without the public ones for a customer who opted out."""
+    ideas = tuple(action.get("ideas") or PRD_CELEBRATION_IDEAS)
+    if policies.wants_public_celebration(customer):
+        return ideas
+    private = tuple(i for i in ideas if not any(word in i.lower() for word in PUBLIC_IDEAS))
+    return (*private, "No public celebration: the customer opted out")
 
 
 def _email_senders(candidates: list[Connection]) -> list[Connection]:

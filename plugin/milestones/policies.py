@@ -10,7 +10,9 @@ Settings live on the workspace (``Workspace.settings``), all optional:
   recorded but not rewarded — the control group that measures retention lift.
 
 A customer's own opt-outs (``Customer.properties["opt_out"]``: "email", "credit", "public")
-are honoured for every connector. Rules only ever hold or cancel; they never add.
+are honoured for every connector; "public" (no public celebration) keeps the customer out of
+social shout-outs and case studies (see :func:`wants_public_celebration`). Rules only ever hold
+or cancel; they never add.
 """
 
 from __future__ import annotations
@@ -112,6 +114,16 @@ class CreditLedger:
         self._customer[customer_id] = self._customer.get(customer_id, Decimal(0)) + amount
 
 
+def opt_outs(customer: Customer) -> set[str]:
+    return set((customer.properties or {}).get("opt_out") or ())
+
+
+def wants_public_celebration(customer: Customer) -> bool:
+    """False when the customer opted out of being celebrated in public: no social shout-out is
+    suggested or requested, and they are never offered as a case-study candidate."""
+    return "public" not in opt_outs(customer)
+
+
 def judge(
     ledger: CreditLedger,
     workspace: Workspace,
@@ -124,7 +136,7 @@ def judge(
 ) -> Verdict | None:
     """What the rules say about one planned effect; None when they have nothing to say."""
     settings = workspace.settings or {}
-    opt_out = set((customer.properties or {}).get("opt_out") or ())
+    opt_out = opt_outs(customer)
     if kind == "email" and "email" in opt_out:
         return Verdict(status.CANCELLED, "the customer opted out of celebration emails")
     if kind in MONEY_KINDS and "credit" in opt_out:

@@ -32,7 +32,8 @@ from plugin.admin.milestones import NOT_CELEBRATED  # as on the settings page
 from plugin.db import transaction, utcnow
 from plugin.milestones import combined
 from plugin.milestones.planning import plan_action
-from plugin.models import Connection, CustomerMilestone, Effect
+from plugin.milestones.policies import wants_public_celebration
+from plugin.models import Connection, Customer, CustomerMilestone, Effect
 from plugin.models import effect as effect_status
 from plugin.services import current
 from plugin.slack.interactions import ButtonClick
@@ -123,8 +124,9 @@ def apply_click(session: Session, click: ButtonClick, workspace_id: uuid.UUID) -
             clicks[m.id]["mark_celebrated"] = by
             touched.add(m.id)
     elif click.action_id == "request_social_permission":
+        private = _opted_out_of_public(session, milestones)
         for m in milestones:
-            if "social_permission_requested_at" in contexts[m.id]:
+            if "social_permission_requested_at" in contexts[m.id] or m.customer_id in private:
                 continue
             contexts[m.id]["social_permission_requested_by"] = click.user_id
             contexts[m.id]["social_permission_requested_at"] = now.isoformat()
@@ -232,3 +234,10 @@ def _update_message(connector: SlackConnector, click: ButtonClick, lines: list[s
         if not exc.permanent and get_current_job() is not None:
             raise  # a worker retries the job (JOB_RETRY); the click itself is already recorded
         log.warning("could not update the Slack alert %s:%s: %s", click.channel, click.message_ts, exc.message)
+
+
+def _opted_out_of_public(session: Session, milestones: list[CustomerMilestone]) -> set[uuid.UUID]:
+    """Customers of these milestones who asked not to be celebrated in public: no social request."""
+    ids = {m.customer_id for m in milestones}
+    customers = session.execute(select(Customer).where(Customer.id.in_(ids))).scalars()
+    return {c.id for c in customers if not wants_public_celebration(c)}

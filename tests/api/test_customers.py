@@ -82,3 +82,20 @@ def test_case_study_candidates_download_as_csv_safe_for_spreadsheets(client, wor
     other = client.get("/api/case-study-candidates?format=csv", headers=OTHER_AUTH).get_data(as_text=True)
     assert other.splitlines() == ["email,name,company,arr,health_score,owner_email,customer_since,"
                                   "significant_milestones,latest_milestone_at,celebrated"]
+
+
+def test_a_customer_who_opted_out_of_public_celebration_is_never_a_case_study_candidate(client, workspace, build):
+    def rows_for(rows):
+        private = rows.customer("private@bigco.example", arr="99000.00", health_score=99)
+        private.properties = {"opt_out": ["public"], "segment": "public sector"}
+        rows.milestone(private, "order-50")
+        emails_only = rows.customer("no-emails@bigco.example", arr="80000.00", health_score=90)
+        emails_only.properties = {"opt_out": ["email"], "company_type": "public"}
+        rows.milestone(emails_only, "order-50")
+
+    build(rows_for)
+    body = client.get("/api/case-study-candidates", headers=AUTH).get_json()
+    assert [c["email"] for c in body["items"]] == ["no-emails@bigco.example"]
+    assert body["total"] == 1
+    exported = client.get("/api/case-study-candidates?format=csv", headers=AUTH).get_data(as_text=True)
+    assert "no-emails@bigco.example" in exported and "private@bigco.example" not in exported

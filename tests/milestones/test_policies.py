@@ -80,3 +80,22 @@ def test_a_held_out_customer_is_recorded_but_not_rewarded(app, client, shop, wor
     assert milestone.context.get("holdout") is True
     assert effects["task"] == "cancelled"  # the welcome gift is a reward
     assert effects["crm_note"] != "cancelled"  # the record of the milestone is not
+
+
+def test_the_alert_suggests_no_public_celebration_for_a_customer_who_opted_out() -> None:
+    from datetime import UTC, datetime
+
+    from plugin.milestones.planning import PRD_CELEBRATION_IDEAS, milestone_alert
+    from plugin.models import Customer, Workspace
+
+    workspace = Workspace(name="Shop", slug="shop", currency="USD", timezone="UTC", settings={})
+    public = Customer(email="a@example.com", properties={})
+    private = Customer(email="b@example.com", properties={"opt_out": ["public", "email"]})
+    achieved = datetime(2026, 3, 1, tzinfo=UTC)
+
+    def ideas(customer: Customer) -> tuple[str, ...]:
+        return milestone_alert("k", customer, workspace, "10th Order", "", achieved, None, {}).celebration_ideas
+
+    assert ideas(public) == PRD_CELEBRATION_IDEAS
+    assert ideas(private) == ("Send congratulations email", "Consider milestone gift",
+                              "No public celebration: the customer opted out")

@@ -374,3 +374,17 @@ def test_with_redis_the_click_is_answered_first_and_done_by_a_worker(rq_app, wor
     SimpleWorker([services.queue.rq], connection=services.redis).work(burst=True)
     assert milestone(rq_app, milestone_id).celebrated
     assert status_texts(updates(slack_api)[-1]) == ["✅ Marked celebrated by <@U0CSM1>"]
+
+
+def test_no_social_permission_is_requested_for_a_customer_who_opted_out_of_public_celebration(
+    app, client, workspace, slack, slack_api
+):
+    milestone_id = make_milestone(app, workspace.id)
+    with transaction(services_of(app).sessions) as session:
+        row = session.get(CustomerMilestone, milestone_id)
+        customer = session.get(Customer, row.customer_id)
+        customer.properties = {"opt_out": ["public"]}
+    click(client, slack.id, block_actions("request_social_permission", milestone_id))
+
+    context = milestone(app, milestone_id).context
+    assert "social_permission_requested_at" not in context
