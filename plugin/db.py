@@ -7,13 +7,13 @@ decimals.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Numeric, create_engine, event
+from sqlalchemy import JSON, DateTime, Engine, Numeric, and_, create_engine, event, false, or_
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -104,3 +104,19 @@ def upsert_statement(session: Session, table: Any) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table)
+
+
+def pairs_in(first: Any, second: Any, pairs: Iterable[tuple[Any, Any]]) -> Any:
+    """``(first, second) IN pairs`` written as ``first = a AND second IN (…)`` per distinct ``a``.
+
+    A row-value ``IN`` list is planned by PostgreSQL as an index scan on ``first`` alone, then
+    a filter comparing every row of that ``first`` with every pair — with one connection per
+    batch that grew with the whole ledger (100+ ms per batch of 500 at 8,000 orders). Grouped,
+    each branch is an index scan on the composite unique key.
+    """
+    grouped: dict[Any, list[Any]] = {}
+    for a, b in pairs:
+        grouped.setdefault(a, []).append(b)
+    if not grouped:
+        return false()
+    return or_(*(and_(first == a, second.in_(bs)) for a, bs in grouped.items()))

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, delete, exists, insert, select, tuple_, update
+from sqlalchemy import Table, delete, exists, insert, select, update
 from sqlalchemy.orm import Session
 
-from plugin.db import utcnow
+from plugin.db import pairs_in, utcnow
 from plugin.events import CustomerRef
 from plugin.milestones.tenure import local_zone, tenure_columns
 from plugin.models import Customer, CustomerIdentity, CustomerMetric, CustomerMilestone, Order, Workspace
@@ -59,7 +59,7 @@ def resolve(session: Session, refs: Iterable[tuple[RefKey, CustomerRef]]) -> dic
     if by_identity:
         rows = session.execute(
             select(CustomerIdentity.connection_id, CustomerIdentity.external_id, CustomerIdentity.customer_id).where(
-                tuple_(CustomerIdentity.connection_id, CustomerIdentity.external_id).in_(by_identity)
+                pairs_in(CustomerIdentity.connection_id, CustomerIdentity.external_id, by_identity)
             )
         ).all()
         known = {(r.connection_id, r.external_id): r.customer_id for r in rows}
@@ -273,7 +273,7 @@ def _customers_by_email(
 ) -> dict[tuple[uuid.UUID, str | None], uuid.UUID]:
     rows = session.execute(
         select(Customer.id, Customer.workspace_id, Customer.email).where(
-            tuple_(Customer.workspace_id, Customer.email).in_(pairs)
+            pairs_in(Customer.workspace_id, Customer.email, pairs)
         )
     ).all()
     return {(r.workspace_id, r.email): r.id for r in rows}

@@ -13,10 +13,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from plugin.db import utcnow
+from plugin.db import pairs_in, utcnow
 from plugin.ledger.orders import OrderState
 from plugin.milestones.tenure import local_zone, tenure_columns
 from plugin.models import Customer, CustomerMetric, Order
@@ -62,7 +62,7 @@ class BatchState:
         if not keys:
             return set()
         rows = self.session.execute(
-            select(Order.customer_id).where(tuple_(Order.connection_id, Order.external_id).in_(keys))
+            select(Order.customer_id).where(pairs_in(Order.connection_id, Order.external_id, keys))
         ).scalars()
         return {customer_id for customer_id in rows if customer_id}
 
@@ -112,7 +112,7 @@ class BatchState:
         orders = Order.__table__
         rows = self.session.execute(
             select(orders)
-            .where(tuple_(orders.c.connection_id, orders.c.external_id).in_(keys))
+            .where(pairs_in(orders.c.connection_id, orders.c.external_id, keys))
             .order_by(orders.c.id)
             .with_for_update()
         ).all()
