@@ -16,11 +16,15 @@ from sqlalchemy.orm import Session
 
 from plugin.admin.errors import Conflict, Invalid, NotFound
 from plugin.db import utcnow
+from plugin.jobs.effects import DISPATCH
 from plugin.milestones.planning import KINDS
 from plugin.models import Customer, CustomerMilestone, Effect, InboxDelivery
 from plugin.models import delivery as inbox_status
 from plugin.models import effect as effect_status
 
+# Every kind an effect row can have: the recognitions' kinds (a task has no runner) and the
+# ones the runner table knows (clawbacks, CSM notices, escalations added by the planner itself).
+EFFECT_KINDS: tuple[str, ...] = tuple(sorted(set(KINDS) | set(DISPATCH)))
 INBOX_STATUSES = (inbox_status.PENDING, inbox_status.PROCESSING, inbox_status.PROCESSED, inbox_status.FAILED)
 EFFECT_STATUSES = (
     effect_status.PENDING, effect_status.HELD, effect_status.IN_FLIGHT, effect_status.SUCCEEDED, effect_status.DEAD,
@@ -42,6 +46,27 @@ class Page(Generic[T]):
     more: bool
 
 
+def deliveries_query(
+    workspace_id: uuid.UUID,
+    *,
+    status: str | None = None,
+    connection_id: uuid.UUID | None = None,
+    platform: str | None = None,
+) -> Select[tuple[InboxDelivery]]:
+    """The inbox, newest first, optionally of one status, connection and platform (the API and
+    the settings page both list it through this)."""
+    if status is not None and status not in INBOX_STATUSES:
+        raise Invalid(f"unknown delivery status {status!r}", {"status": [f"one of {', '.join(INBOX_STATUSES)}"]})
+    query = select(InboxDelivery).where(InboxDelivery.workspace_id == workspace_id)
+    if status is not None:
+        query = query.where(InboxDelivery.status == status)
+    if connection_id is not None:
+        query = query.where(InboxDelivery.connection_id == connection_id)
+    if platform is not None:
+        query = query.where(InboxDelivery.platform == platform)
+    return query.order_by(InboxDelivery.id.desc())
+
+
 def list_deliveries(
     session: Session,
     workspace_id: uuid.UUID,
@@ -51,15 +76,30 @@ def list_deliveries(
     page: int = 1,
     per_page: int = 25,
 ) -> Page[InboxDelivery]:
-    """The inbox, newest first, optionally of one status and one connection."""
-    if status is not None and status not in INBOX_STATUSES:
-        raise Invalid(f"unknown delivery status {status!r}", {"status": [f"one of {', '.join(INBOX_STATUSES)}"]})
-    query = select(InboxDelivery).where(InboxDelivery.workspace_id == workspace_id)
+    query = deliveries_query(workspace_id, status=status, connection_id=connection_id)
+    return _page(session, query, page, per_page)
+
+
+def effects_query(
+    workspace_id: uuid.UUID,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    milestone_id: uuid.UUID | None = None,
+) -> Select[tuple[Effect]]:
+    """The outbox, newest first, optionally of one status, kind and milestone."""
+    if status is not None and status not in EFFECT_STATUSES:
+        raise Invalid(f"unknown effect status {status!r}", {"status": [f"one of {', '.join(EFFECT_STATUSES)}"]})
+    if kind is not None and kind not in EFFECT_KINDS:
+        raise Invalid(f"unknown effect kind {kind!r}", {"kind": [f"one of {', '.join(EFFECT_KINDS)}"]})
+    query = select(Effect).where(Effect.workspace_id == workspace_id)
     if status is not None:
-        query = query.where(InboxDelivery.status == status)
-    if connection_id is not None:
-        query = query.where(InboxDelivery.connection_id == connection_id)
-    return _page(session, query.order_by(InboxDelivery.id.desc()), page, per_page)
+        query = query.where(Effect.status == status)
+    if kind is not None:
+        query = query.where(Effect.kind == kind)
+    if milestone_id is not None:
+        query = query.where(Effect.milestone_id == milestone_id)
+    return query.order_by(Effect.id.desc())
 
 
 def list_effects(
@@ -71,17 +111,7 @@ def list_effects(
     page: int = 1,
     per_page: int = 25,
 ) -> Page[Effect]:
-    """The outbox, newest first, optionally of one status and one kind."""
-    if status is not None and status not in EFFECT_STATUSES:
-        raise Invalid(f"unknown effect status {status!r}", {"status": [f"one of {', '.join(EFFECT_STATUSES)}"]})
-    if kind is not None and kind not in KINDS:
-        raise Invalid(f"unknown effect kind {kind!r}", {"kind": [f"one of {', '.join(sorted(KINDS))}"]})
-    query = select(Effect).where(Effect.workspace_id == workspace_id)
-    if status is not None:
-        query = query.where(Effect.status == status)
-    if kind is not None:
-        query = query.where(Effect.kind == kind)
-    return _page(session, query.order_by(Effect.id.desc()), page, per_page)
+    return _page(session, effects_query(workspace_id, status=status, kind=kind), page, per_page)
 
 
 def open_tasks(session: Session, workspace_id: uuid.UUID, *, page: int = 1, per_page: int = 25) -> Page[Effect]:

@@ -226,6 +226,10 @@ def test_the_effects_list_filters_and_shows_errors_and_attempts(app: Flask, cons
     assert re.findall(r'effect-(\d+)"', text_of(console.get(PAGE + "effects?status=dead"))) == [str(dead)]
     assert re.findall(r'effect-(\d+)"', text_of(console.get(PAGE + "effects?kind=store_credit"))) == [str(credit)]
     assert "No effects match these filters." in text_of(console.get(PAGE + "effects?kind=email"))
+    # kinds the planner adds itself (escalations, clawbacks, CSM notices) are filters too
+    for internal in ("escalation", "store_credit_debit", "csm_notice"):
+        answer = console.get(PAGE + f"effects?kind={internal}")
+        assert answer.status_code == 200 and "No effects match these filters." in text_of(answer)
 
 
 def test_retry_sends_a_dead_effect_again(app: Flask, console: FlaskClient, workspace: Any,

@@ -8,8 +8,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import select
 
 from plugin.admin import operations
-from plugin.milestones.planning import KINDS
-from plugin.models import Effect, InboxDelivery
+from plugin.models import Effect
 from plugin.models import effect as effect_status
 from plugin.web.api.core import Resource, paginate, services, session, workspace_id
 from plugin.web.api.schemas import EffectSchema, PageArgs, page_of, text, when
@@ -25,7 +24,7 @@ TASK_STATUSES = {"open": effect_status.OPEN_TASK, "done": effect_status.DONE_TAS
 
 class EffectArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(EFFECT_STATUSES))
-    kind = fields.String(validate=validate.OneOf(sorted(KINDS)))
+    kind = fields.String(validate=validate.OneOf(operations.EFFECT_KINDS))
     milestone_id = fields.UUID()
 
 
@@ -78,10 +77,9 @@ class DoneSchema(Schema):
 @effects.arguments(EffectArgs, location="query")
 @effects.response(200, page_of(EffectSchema))
 def list_effects(args: dict[str, Any]) -> Any:
-    query = select(Effect).where(Effect.workspace_id == workspace_id()).order_by(Effect.id.desc())
-    for name in ("status", "kind", "milestone_id"):
-        if name in args:
-            query = query.where(getattr(Effect, name) == args[name])
+    query = operations.effects_query(
+        workspace_id(), status=args.get("status"), kind=args.get("kind"), milestone_id=args.get("milestone_id")
+    )
     return paginate(query, args)
 
 
@@ -103,10 +101,7 @@ def retry_effect(effect_id: int) -> Any:
 @inbox.arguments(InboxArgs, location="query")
 @inbox.response(200, page_of(DeliverySchema))
 def list_inbox(args: dict[str, Any]) -> Any:
-    query = select(InboxDelivery).where(InboxDelivery.workspace_id == workspace_id()).order_by(InboxDelivery.id.desc())
-    for name in ("status", "platform"):
-        if name in args:
-            query = query.where(getattr(InboxDelivery, name) == args[name])
+    query = operations.deliveries_query(workspace_id(), status=args.get("status"), platform=args.get("platform"))
     return paginate(query, args)
 
 

@@ -21,7 +21,6 @@ from plugin.admin import operations as service
 from plugin.admin.errors import Invalid, NotFound
 from plugin.admin.health import health
 from plugin.db import utcnow
-from plugin.milestones.planning import KINDS
 from plugin.models import Connection, Effect
 from plugin.web.console import core, when
 
@@ -100,7 +99,7 @@ def effects() -> ResponseReturnValue:
     currency = core.workspace().currency
     rows = [_effect_row(effect, about, every, currency) for effect in page.items]
     filters = {k: v for k, v in {"status": status, "kind": kind}.items() if v}
-    kind_options = [("", "Any kind")] + [(k, _capital(effect_words.KIND_NAMES.get(k, k))) for k in sorted(KINDS)]
+    kind_options = [("", "Any kind")] + [(k, _capital(effect_words.KIND_NAMES.get(k, k))) for k in service.EFFECT_KINDS]
     return core.page("console/operations_effects.html", title="Operations", page=page, rows=rows, filters=filters,
                      status_options=_options("Any status", service.EFFECT_STATUSES), kind_options=kind_options)
 
