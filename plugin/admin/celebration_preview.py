@@ -17,11 +17,12 @@ from decimal import Decimal
 from functools import cache
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from connectors.payloads import MilestoneAlert
 from connectors.slack import alert_blocks, alert_text
+from plugin.admin.search import customer_matches
 from plugin.celebrations.context import celebration_context, zone
 from plugin.celebrations.templates import FALLBACK_KEY
 from plugin.db import utcnow
@@ -74,9 +75,7 @@ def customer_choices(session: Session, workspace_id: uuid.UUID, query: str = "",
     base = select(Customer).where(Customer.workspace_id == workspace_id)
     query = query.strip()
     if query:
-        pattern = "%" + query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        matching = base.where(or_(*(column.ilike(pattern, escape="\\") for column in (
-            Customer.email, Customer.first_name, Customer.last_name, Customer.company_name))))
+        matching = base.where(customer_matches(query))
         return list(session.execute(matching.order_by(Customer.email).limit(limit)).scalars())
     latest = (
         select(CustomerMilestone.customer_id, func.max(CustomerMilestone.achieved_at).label("latest"))

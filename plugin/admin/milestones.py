@@ -20,6 +20,7 @@ from sqlalchemy import ColumnElement, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from plugin.admin.errors import Conflict, NotFound
+from plugin.admin.search import customer_matches
 from plugin.db import utcnow
 from plugin.milestones import combined
 from plugin.milestones.tenure import local_zone
@@ -127,10 +128,7 @@ def feed(
         .order_by(CustomerMilestone.achieved_at.desc(), CustomerMilestone.id)
     )
     if filters.customer:
-        pattern = "%" + _escape_like(filters.customer.strip()) + "%"
-        full_name = func.concat(Customer.first_name, " ", Customer.last_name)
-        query = query.where(or_(Customer.email.ilike(pattern, escape="\\"), full_name.ilike(pattern, escape="\\"),
-                                Customer.company_name.ilike(pattern, escape="\\")))
+        query = query.where(customer_matches(filters.customer))
     if filters.customer_id:
         query = query.where(CustomerMilestone.customer_id == filters.customer_id)
     if filters.milestone_type:
@@ -232,8 +230,3 @@ def effects_of(session: Session, milestone_ids: list[uuid.UUID]) -> dict[uuid.UU
         return defaultdict(list)
     milestones = session.scalars(select(CustomerMilestone).where(CustomerMilestone.id.in_(milestone_ids))).all()
     return combined.effects_of(session, milestones)
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-

@@ -99,3 +99,17 @@ def test_a_customer_who_opted_out_of_public_celebration_is_never_a_case_study_ca
     assert body["total"] == 1
     exported = client.get("/api/case-study-candidates?format=csv", headers=AUTH).get_data(as_text=True)
     assert "no-emails@bigco.example" in exported and "private@bigco.example" not in exported
+
+
+def test_customer_search_takes_wildcards_literally_and_finds_full_names(client, workspace, build):
+    def rows_for(rows):
+        rows.customer("sam@example.com", first_name="Sam", last_name="Lee")
+        rows.customer("pct@example.com", company_name="100% Juice")
+
+    build(rows_for)
+
+    def found(q):
+        return [c["email"] for c in client.get(f"/api/customers?q={q}", headers=AUTH).get_json()["items"]]
+
+    assert found("%25") == ["pct@example.com"]  # "%" is a character, not "anything"
+    assert found("sam lee") == ["sam@example.com"]

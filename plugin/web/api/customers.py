@@ -9,9 +9,10 @@ from typing import Any
 
 from flask import Response
 from marshmallow import Schema, ValidationError, fields, validate
-from sqlalchemy import or_, select
+from sqlalchemy import select
 
 from plugin.admin import candidates
+from plugin.admin.search import customer_matches
 from plugin.models import Customer, CustomerMetric, CustomerMilestone, MilestoneDefinition
 from plugin.web.api.core import Resource, not_found, paginate, session, workspace_id
 from plugin.web.api.schemas import MilestoneSchema, PageArgs, milestone_data, page_of, text, when
@@ -93,9 +94,7 @@ def list_customers(args: dict[str, Any]) -> Any:
     if email := (args.get("email") or "").strip().lower():
         query = query.where(Customer.email == email)
     if q := args.get("q"):
-        pattern = f"%{q.strip()}%"
-        query = query.where(or_(Customer.email.ilike(pattern), Customer.first_name.ilike(pattern),
-                                Customer.last_name.ilike(pattern), Customer.company_name.ilike(pattern)))
+        query = query.where(customer_matches(q))
     page = paginate(query, args)
     page["items"] = describe(page["items"])
     return page
