@@ -14,7 +14,7 @@ from secrets import token_urlsafe
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from plugin.models import Connection
 from plugin.secrets import SecretBox
@@ -53,8 +53,11 @@ _lock = threading.Lock()
 
 
 def find_inbound(
-    session: Session, box: SecretBox, platform: str, *, connection_id: str | None, lookup_key: str | None
+    sessions: sessionmaker[Session], box: SecretBox, platform: str, *, connection_id: str | None,
+    lookup_key: str | None,
 ) -> ConnectionView | None:
+    """The connection an inbound request names, from the cache or (opening a session only then)
+    the database."""
     cache_key = (platform, f"id:{connection_id}" if connection_id else f"key:{lookup_key}")
     now = time.monotonic()
     with _lock:
@@ -71,8 +74,9 @@ def find_inbound(
         query = query.where(Connection.lookup_key == lookup_key)
     else:
         return None
-    row = session.execute(query).scalar_one_or_none()
-    found = view_of(row, box) if row is not None else None
+    with sessions() as session:
+        row = session.execute(query).scalar_one_or_none()
+        found = view_of(row, box) if row is not None else None
     with _lock:
         _cache[cache_key] = (now, found)
     return found

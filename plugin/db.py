@@ -95,6 +95,24 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+@contextmanager
+def dbapi_connection(engine: Engine) -> Iterator[Any]:
+    """The driver's own connection, checked out of ``engine``'s pool and returned after.
+
+    For the few statements whose SQLAlchemy execution costs more CPU than the database's work
+    (the webhook path's one INSERT). A connection that raised is invalidated, never handed to the
+    next request: after a failed statement it may be dead (a restarted server).
+    """
+    pooled = engine.raw_connection()
+    try:
+        yield pooled.driver_connection
+    except BaseException:
+        pooled.invalidate()
+        raise
+    finally:
+        pooled.close()
+
+
 def upsert_statement(session: Session, table: Any) -> Any:
     """``INSERT`` of the session's dialect, which has ``on_conflict_do_nothing``/``do_update``."""
     if session.get_bind().dialect.name == "postgresql":

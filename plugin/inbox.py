@@ -1,15 +1,53 @@
-"""Storing inbound items in the inbox, once each: webhooks and reconciliation share this."""
+"""Storing inbound items in the inbox, once each: webhooks and reconciliation share this.
+
+:func:`store_items` writes in the caller's session (reconciliation, tests). :func:`receive` is
+the webhook path's: on PostgreSQL one INSERT on a pooled autocommit connection through the
+driver itself — SQLAlchemy's execution of that statement cost more CPU than the database's
+work of storing the row, on the one path that must keep up with a platform's bursts. Both
+write the same row (``tests/web/test_inbox_rows.py`` compares them).
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
+from psycopg.types.json import Jsonb
 from sqlalchemy.orm import Session
 
+from plugin.db import dbapi_connection, utcnow
 from plugin.models import InboxDelivery
+from plugin.models.delivery import PENDING
 from plugin.upsert import upsert
 from webhooks.base import InboxItem
+
+if TYPE_CHECKING:
+    from plugin.connections import ConnectionView
+    from plugin.services import Services
+
+# The columns a stored item sets (the others stay NULL until the drain: claimed, processed, error).
+COLUMNS = ("workspace_id", "connection_id", "platform", "delivery_key", "topic", "webhook_id", "headers", "body",
+           "received_at", "status", "attempts")
+_VARYING = COLUMNS[:-2]  # status and attempts are the same for every new row: literals, not parameters
+_POSTGRES_INSERT = ("INSERT INTO inbox ({columns}) VALUES {rows} "
+                    "ON CONFLICT (connection_id, delivery_key) DO NOTHING RETURNING id")
+_POSTGRES_ROW = "(" + ", ".join(["%s"] * len(_VARYING)) + f", '{PENDING}', 0)"
+
+
+def receive(services: Services, connection: ConnectionView, items: Sequence[InboxItem]) -> list[int]:
+    """Store a webhook's items, committed when this returns; the new rows' ids, in order."""
+    rows = _rows(connection.workspace_id, connection.id, connection.platform, items)
+    if not rows:
+        return []
+    if services.engine.dialect.name != "postgresql":
+        with services.autocommit_sessions() as session:
+            return _insert(session, rows)
+    statement = _POSTGRES_INSERT.format(columns=", ".join(COLUMNS), rows=", ".join([_POSTGRES_ROW] * len(rows)))
+    values = [Jsonb(row[name]) if name == "headers" else row[name] for row in rows for name in _VARYING]
+    with dbapi_connection(services.autocommit_engine) as driver, driver.cursor() as cursor:
+        cursor.execute(statement, values)
+        return sorted(found for (found,) in cursor.fetchall())
 
 
 def store_items(
@@ -21,7 +59,14 @@ def store_items(
 ) -> list[int]:
     """Insert the items, ignoring ones already stored (same delivery key). The new rows' ids,
     in order ([] when every item was a duplicate)."""
-    rows = [
+    rows = _rows(workspace_id, connection_id, platform, items)
+    return _insert(session, rows) if rows else []
+
+
+def _rows(workspace_id: uuid.UUID, connection_id: uuid.UUID, platform: str,
+          items: Sequence[InboxItem]) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [
         {
             "workspace_id": workspace_id,
             "connection_id": connection_id,
@@ -31,12 +76,15 @@ def store_items(
             "webhook_id": item.webhook_id,
             "headers": dict(item.headers or {}),
             "body": item.body,
-            "status": "pending",
+            "status": PENDING,
+            "attempts": 0,
+            "received_at": now,
         }
         for item in items
     ]
-    if not rows:
-        return []
+
+
+def _insert(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     statement = upsert(session, InboxDelivery.__table__, conflict=["connection_id", "delivery_key"], returning=["id"])
     parameters = rows if len(rows) > 1 else rows[0]
     return sorted(session.execute(statement, parameters).scalars().all())

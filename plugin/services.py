@@ -34,7 +34,8 @@ class Services:
     @classmethod
     def create(cls, settings: Settings) -> Services:
         engine = make_engine(settings.database_url)
-        autocommit_engine = make_engine(settings.database_url, isolation_level="AUTOCOMMIT")
+        # Nothing to roll back when an autocommit connection goes back to the pool: no reset.
+        autocommit_engine = make_engine(settings.database_url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         return cls(
             settings=settings,
@@ -46,11 +47,13 @@ class Services:
             redis=redis,
         )
 
+    @property
+    def autocommit_engine(self) -> Engine:
+        return self.autocommit_sessions.kw["bind"]  # type: ignore[no-any-return]
+
     def close(self) -> None:
         self.engine.dispose()
-        bind = self.autocommit_sessions.kw.get("bind")
-        if bind is not None:
-            bind.dispose()
+        self.autocommit_engine.dispose()
         if self.redis is not None:
             self.redis.close()
 

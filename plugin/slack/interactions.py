@@ -71,10 +71,9 @@ def interactions(connection_id: str) -> Any:
     if len(body) > limit:
         return _error(413, f"body over {limit} bytes")
     try:
-        with services.sessions() as session:
-            connection = connections.find_inbound(
-                session, services.secrets, "slack", connection_id=connection_id, lookup_key=None
-            )
+        connection = connections.find_inbound(
+            services.sessions, services.secrets, "slack", connection_id=connection_id, lookup_key=None
+        )
     except SQLAlchemyError:
         log.exception("database unavailable while answering a Slack interaction")
         return _error(503, "temporarily unavailable, retry later")

@@ -7,25 +7,26 @@ we answer 503 and the platform retries.
 
 This is the one hot path of the service (every platform event crosses it, in bursts), so it is
 a plain WSGI application mounted in front of Flask by :func:`mount` rather than a Flask view:
-headers are read straight from the WSGI environ, the one INSERT runs on an autocommit
-connection (no BEGIN/COMMIT round trips) and answers are pre-encoded JSON.
+headers are read once from the WSGI environ, the one INSERT runs through the driver on an
+autocommit connection (:func:`plugin.inbox.receive`: no BEGIN/COMMIT round trips, no ORM) and
+answers are pre-encoded JSON.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, cast
+from collections.abc import Callable, Iterable
+from typing import Any
 
+import psycopg
 from sqlalchemy.exc import SQLAlchemyError
-from werkzeug.datastructures import EnvironHeaders
 
-from plugin import connections
-from plugin.inbox import store_items
+from plugin import connections, inbox
 from plugin.jobs.drain import drain_inbox
 from plugin.services import Services
 from webhooks.base import MalformedDelivery
+from webhooks.reading import RequestHeaders
 from webhooks.registry import source_for
 
 log = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class WebhookEndpoint:
         body = _read_body(environ, length, limit)
         if len(body) > limit:
             return _error(413, f"body over {limit} bytes")
-        headers = cast(Mapping[str, str], EnvironHeaders(environ))  # case-insensitive, lazy
+        headers = RequestHeaders.from_environ(environ)
 
         reply = source.reply_without_storing(body, headers)
         if reply is not None:
@@ -101,40 +102,46 @@ class WebhookEndpoint:
             return _error(400, str(exc))
 
         try:
-            with services.autocommit_sessions() as session:
-                connection = connections.find_inbound(
-                    session, services.secrets, platform, connection_id=ref.connection_id, lookup_key=ref.lookup_key
-                )
-                if connection is None:
-                    return _error(404, f"no {platform} connection for this webhook")
-                if connection.status == "disconnected":
-                    # Its secrets are gone, so nothing can be verified; nothing is stored either.
-                    return _json(200, {"status": "ignored", "reason": "connection is disconnected"})
-                verdict = source.verify(
-                    body, headers, connection.secret_values(source.secret_settings),
-                    url=services.settings.public_url + _full_path(environ), method="POST",
-                )
-                if not verdict.ok:
-                    log.info("rejected %s webhook for %s: %s", platform, connection.id, verdict.reason)
-                    return _error(401, f"signature verification failed: {verdict.reason}")
-                try:
-                    items = source.items(body, headers)
-                except MalformedDelivery as exc:
-                    return _error(400, str(exc))
-                if connection.status != "active":
-                    items = [i for i in items if i.topic in source.after_uninstall_topics]
-                    if not items:
-                        return _json(200, {"status": "ignored", "reason": f"connection is {connection.status}"})
-                # One INSERT of every item, committed by itself (an autocommit session).
-                new_ids = store_items(session, connection.workspace_id, connection.id, connection.platform, items)
+            connection = connections.find_inbound(
+                services.autocommit_sessions, services.secrets, platform,
+                connection_id=ref.connection_id, lookup_key=ref.lookup_key,
+            )
         except SQLAlchemyError:
-            log.exception("database unavailable while storing a %s webhook", platform)
-            return _error(503, "temporarily unavailable, retry later")
+            return self._unavailable(platform)
+        if connection is None:
+            return _error(404, f"no {platform} connection for this webhook")
+        if connection.status == "disconnected":
+            # Its secrets are gone, so nothing can be verified; nothing is stored either.
+            return _json(200, {"status": "ignored", "reason": "connection is disconnected"})
+        verdict = source.verify(
+            body, headers, connection.secret_values(source.secret_settings),
+            url=services.settings.public_url + _full_path(environ), method="POST",
+        )
+        if not verdict.ok:
+            log.info("rejected %s webhook for %s: %s", platform, connection.id, verdict.reason)
+            return _error(401, f"signature verification failed: {verdict.reason}")
+        try:
+            items = source.items(body, headers)
+        except MalformedDelivery as exc:
+            return _error(400, str(exc))
+        if connection.status != "active":
+            items = [i for i in items if i.topic in source.after_uninstall_topics]
+            if not items:
+                return _json(200, {"status": "ignored", "reason": f"connection is {connection.status}"})
+        try:
+            new_ids = inbox.receive(services, connection, items)  # committed when it returns
+        except (SQLAlchemyError, psycopg.Error):
+            return self._unavailable(platform)
 
         if not new_ids:
             return 200, DUPLICATE, "application/json"
         services.queue.nudge(drain_inbox, "inbox", job_suffix=str(new_ids[0]), memo=True)
         return 200, ACCEPTED, "application/json"
+
+    @staticmethod
+    def _unavailable(platform: str) -> Answer:
+        log.exception("database unavailable while storing a %s webhook", platform)
+        return _error(503, "temporarily unavailable, retry later")
 
 
 def _content_length(environ: dict[str, Any]) -> int | None:
