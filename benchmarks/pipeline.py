@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -39,6 +40,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 import psycopg  # noqa: E402
 import stream as stream_module  # noqa: E402
 import support  # noqa: E402
+from loadgen import percentile  # noqa: E402
 from redis import Redis  # noqa: E402
 from standin import StandIn  # noqa: E402
 from support import BENCH_DIR, CpuMeter, log  # noqa: E402
@@ -59,6 +61,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--events", type=int, default=20_000, help="webhooks sent per ingest measurement")
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--concurrency", type=int, default=8, help="load generator connections")
+    p.add_argument("--slices", type=int, default=5,
+                   help="the timed stream is sent in this many slices, alternating ingest and bare")
     p.add_argument("--dup-fraction", type=float, default=0.10)
     p.add_argument("--one-events", type=int, default=2000, help="inbox rows drained in the batch-size-1 run")
     p.add_argument("--history-prior", type=int, default=5000)
@@ -112,7 +116,11 @@ class Bench:
         self.expected_all = stream_module.expected_outcome(self.stream.warmup + self.stream.deliveries)
         self.rows_all = len(self.stream.warmup) + self.stream.unique
         self.request_files = {}
-        for name, deliveries in (("warmup", self.stream.warmup), ("timed", self.stream.deliveries)):
+        timed = self.stream.deliveries
+        size = -(-len(timed) // self.args.slices)
+        self.slice_files = [timed[i : i + size] for i in range(0, len(timed), size)]
+        named = [("warmup", self.stream.warmup)] + [(f"timed-{i}", part) for i, part in enumerate(self.slice_files)]
+        for name, deliveries in named:
             path = self.tmp / f"{name}.pickle"
             with open(path, "wb") as f:
                 pickle.dump([d.http_request(SHOP_DOMAIN, "bench.local") for d in deliveries], f)
@@ -143,42 +151,75 @@ class Bench:
             env=self.env, capture_output=True, text=True, check=True)
         return json.loads(out.stdout)
 
-    def http_phase(self, app: str) -> dict:
-        port = support.free_port()
-        server = support.start(f"serve-{app}", [sys.executable, str(BENCH_DIR / "serve.py"), app, "--bind",
-                                                f"127.0.0.1:{port}", "--workers", "2", "--threads", "4"],
-                               self.args.server_cpus, self.env, self.tmp)
+    def http_phases(self, apps: list[str]) -> dict[str, dict]:
+        """Both endpoints served side by side (same CPU, same gunicorn settings), measured in
+        alternating slices of the timed stream: ingest slice 1, bare slice 1, ingest slice 2, …
+        A machine whose speed drifts (other tenants of the host) then moves both figures alike,
+        instead of whichever phase ran in the slow minute."""
+        servers, ports = {}, {}
         try:
-            support.wait_port("127.0.0.1", port, server)
-            warm = self.loadgen("warmup", port)
-            if warm["statuses"] != {"200": len(self.stream.warmup)}:
-                raise SystemExit(f"{app} warm-up answered {warm['statuses']}; see {server.log}")
-            background = support.wait_for_quiet(self.args.quiet_wait)
-            meter = CpuMeter({"server": lambda: support.descendants(server.pid),
-                              "postgres": lambda: support.pg_backends(self.database_url),
+            for app in apps:
+                ports[app] = support.free_port()
+                servers[app] = support.start(
+                    f"serve-{app}", [sys.executable, str(BENCH_DIR / "serve.py"), app, "--bind",
+                                     f"127.0.0.1:{ports[app]}", "--workers", "2", "--threads", "4"],
+                    self.args.server_cpus, self.env, self.tmp)
+            for app in apps:
+                support.wait_port("127.0.0.1", ports[app], servers[app])
+                warm = self.loadgen("warmup", ports[app])
+                if warm["statuses"] != {"200": len(self.stream.warmup)}:
+                    raise SystemExit(f"{app} warm-up answered {warm['statuses']}; see {servers[app].log}")
+            background = support.settle(self.database_url, self.args.quiet_wait)
+            groups = {f"server_{app}": (lambda pid=servers[app].pid: support.descendants(pid)) for app in apps}
+            meter = CpuMeter({**groups, "postgres": lambda: support.pg_backends(self.database_url),
                               "redis": redis_pids})
+            slices: dict[str, list[dict]] = {app: [] for app in apps}
             with meter:
-                result = self.loadgen("timed", port)
-            result["cpu"] = meter.summary()
-            result["background_before_cpus"] = background
-            result["loadgen_cpus"] = round(result["cpu_seconds"] / result["seconds"], 2)
-            result["cpu"]["rest_cpus"] = round(max(0.0, result["cpu"]["rest_cpus"] - result["loadgen_cpus"]), 2)
-            n = len(self.stream.deliveries)
-            result["server_cpu_ms_per_request"] = meter.used["server"] / n * 1000
-            result["postgres_cpu_ms_per_request"] = meter.used["postgres"] / n * 1000
+                for number in range(len(self.slice_files)):
+                    for app in apps:
+                        slices[app].append(self.loadgen(f"timed-{number}", ports[app]))
         finally:
-            support.stop(server)
-        if result["statuses"] != {"200": len(self.stream.deliveries)}:
-            raise SystemExit(f"{app}: statuses {result['statuses']}; see {server.log}")
-        if app == "ingest":
-            dups = len(self.stream.deliveries) - self.stream.unique
-            if result["bodies"] != {"accepted": self.stream.unique, "duplicate": dups}:
-                raise SystemExit(f"ingest answered {result['bodies']}, expected {self.stream.unique} accepted "
-                                 f"and {dups} duplicate")
+            for server in servers.values():
+                support.stop(server)
+        results = {app: self._combined(slices[app], meter, app, background) for app in apps}
+        n = len(self.stream.deliveries)
+        for app, result in results.items():
+            if result["statuses"] != {"200": n}:
+                raise SystemExit(f"{app}: statuses {result['statuses']}; see {servers[app].log}")
+        if "ingest" in results:
+            dups = n - self.stream.unique
+            if results["ingest"]["bodies"] != {"accepted": self.stream.unique, "duplicate": dups}:
+                raise SystemExit(f"ingest answered {results['ingest']['bodies']}, expected {self.stream.unique} "
+                                 f"accepted and {dups} duplicate")
             rows = support.sql(self.database_url, "SELECT count(*) FROM inbox")[0][0]
             if rows != self.rows_all:
                 raise SystemExit(f"inbox holds {rows} rows, expected {self.rows_all}")
-        return result
+        return results
+
+    @staticmethod
+    def _combined(slices: list[dict], meter: CpuMeter, app: str, background: float) -> dict:
+        count = sum(r["count"] for r in slices)
+        seconds = sum(r["seconds"] for r in slices)
+        latencies = sorted(ns for r in slices for ns in r["latencies_ns"])
+        statuses: Counter = Counter()
+        bodies: Counter = Counter()
+        for r in slices:
+            statuses.update(r["statuses"])
+            bodies.update(r["bodies"])
+        cpu = meter.summary()
+        loadgen_cpus = round(sum(r["cpu_seconds"] for r in slices) / meter.wall, 2)
+        cpu["rest_cpus"] = round(max(0.0, cpu["rest_cpus"] - loadgen_cpus), 2)
+        return {
+            "count": count, "seconds": seconds, "rps": count / seconds,
+            "p50_ms": percentile(latencies, 50), "p90_ms": percentile(latencies, 90),
+            "p99_ms": percentile(latencies, 99), "max_ms": latencies[-1] / 1e6,
+            "statuses": dict(statuses), "bodies": dict(bodies), "cpu": cpu,
+            "background_before_cpus": background, "loadgen_cpus": loadgen_cpus,
+            "slices": len(slices),
+            "server_cpu_ms_per_request": meter.used[f"server_{app}"] / count * 1000,
+            # the bare endpoint never touches the database: PostgreSQL's work is the ingest's
+            "postgres_cpu_ms_per_request": (meter.used["postgres"] / count * 1000) if app == "ingest" else 0.0,
+        }
 
     def drain_phase(self, name: str, batch_size: int | None, expected: stream_module.Expected, rows: int) -> dict:
         support.flush_redis(self.args.redis_url)
@@ -190,7 +231,7 @@ class Bench:
                    for i, cpus in enumerate(self.worker_cpus)]
         try:
             self._wait_workers(len(workers), workers)
-            background = support.wait_for_quiet(self.args.quiet_wait)
+            background = support.settle(self.database_url, self.args.quiet_wait)
             meter = CpuMeter({"workers": lambda: [p for w in workers for p in support.descendants(w.pid)],
                               "postgres": lambda: support.pg_backends(self.database_url),
                               "redis": redis_pids})
@@ -300,16 +341,15 @@ class Bench:
         result: dict = {"run": number}
         log(f"run {number}: fresh database {self.args.database}, redis {self.args.redis_url}")
         self.fresh_state()
-        if "ingest" not in self.skip:
-            result["ingest"] = self.http_phase("ingest")
-            log(f"  ingest: {fmt_http(result['ingest'])}")
-        else:
+        apps = [app for app in ("ingest", "bare") if app not in self.skip]
+        if apps:
+            result |= self.http_phases(apps)
+            for app in apps:
+                log(f"  {app + ':':<7} {fmt_http(result[app])}")
+        if "ingest" in self.skip:
             self.fill_inbox_directly()
         support.sql(self.database_url, "CREATE TABLE bench_inbox_snapshot AS SELECT * FROM inbox ORDER BY id")
         support.sql(self.database_url, "VACUUM ANALYZE")
-        if "bare" not in self.skip:
-            result["bare"] = self.http_phase("bare")
-            log(f"  bare:   {fmt_http(result['bare'])}")
         if "ingest" in result and "bare" in result:
             result["ingest_ratio"] = result["ingest"]["rps"] / result["bare"]["rps"]
         if "e2e" not in self.skip:

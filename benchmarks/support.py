@@ -246,6 +246,13 @@ def wait_for_quiet(max_wait: float, threshold: float = 0.3) -> float:
             return round(busy, 2)
 
 
+def settle(database_url: str, max_wait: float) -> float:
+    """Before a timed phase: PostgreSQL's checkpoint of what the set-up wrote (a new database, a
+    filled inbox) done now rather than in the middle of the measurement, then :func:`wait_for_quiet`."""
+    sql(database_url, "CHECKPOINT")
+    return wait_for_quiet(max_wait)
+
+
 def pg_backends(database_url: str) -> list[int]:
     name = database_url.rsplit("/", 1)[1]
     try:

@@ -7,6 +7,8 @@ decimals.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -95,22 +97,56 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
-@contextmanager
-def dbapi_connection(engine: Engine) -> Iterator[Any]:
-    """The driver's own connection, checked out of ``engine``'s pool and returned after.
+class ThreadConnections:
+    """One autocommit driver connection per thread, kept for the thread's life.
 
-    For the few statements whose SQLAlchemy execution costs more CPU than the database's work
-    (the webhook path's one INSERT). A connection that raised is invalidated, never handed to the
-    next request: after a failed statement it may be dead (a restarted server).
+    For the webhook path's one INSERT, whose SQLAlchemy execution and pool checkout cost more
+    CPU than the database's work of storing the row. A server thread handles one request at a
+    time, so a connection of its own needs no pool: no checkout, no check-in, no lock. It is made
+    with exactly the arguments the engine's pool would use. A connection that raised is closed
+    and replaced on the thread's next use (it may be dead: a restarted server, a killed backend),
+    and one older than ``recycle`` seconds too, as the engine's pool recycles its own.
     """
-    pooled = engine.raw_connection()
-    try:
-        yield pooled.driver_connection
-    except BaseException:
-        pooled.invalidate()
-        raise
-    finally:
-        pooled.close()
+
+    def __init__(self, engine: Engine, recycle: float = 1800.0) -> None:
+        self._args, self._kwargs = engine.dialect.create_connect_args(engine.url)
+        self._kwargs = {**self._kwargs, "autocommit": True}
+        self._recycle = recycle
+        self._local = threading.local()
+        self._open: set[Any] = set()  # every thread's, so close() reaches them all
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        import psycopg
+
+        local = self._local
+        driver = getattr(local, "driver", None)
+        if driver is None or driver.closed or time.monotonic() - local.opened > self._recycle:
+            self._discard(driver)
+            driver = psycopg.connect(*self._args, **self._kwargs)
+            local.driver, local.opened = driver, time.monotonic()
+            with self._lock:
+                self._open.add(driver)
+        try:
+            yield driver
+        except BaseException:
+            self._discard(driver)
+            local.driver = None
+            raise
+
+    def _discard(self, driver: Any) -> None:
+        if driver is None:
+            return
+        with self._lock:
+            self._open.discard(driver)
+        driver.close()
+
+    def close(self) -> None:
+        with self._lock:
+            drivers, self._open = list(self._open), set()
+        for driver in drivers:
+            driver.close()
 
 
 def upsert_statement(session: Session, table: Any) -> Any:

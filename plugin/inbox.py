@@ -1,9 +1,11 @@
 """Storing inbound items in the inbox, once each: webhooks and reconciliation share this.
 
 :func:`store_items` writes in the caller's session (reconciliation, tests). :func:`receive` is
-the webhook path's: on PostgreSQL one INSERT on a pooled autocommit connection through the
-driver itself — SQLAlchemy's execution of that statement cost more CPU than the database's
-work of storing the row, on the one path that must keep up with a platform's bursts. Both
+the webhook path's: on PostgreSQL one INSERT through the driver itself, on a server thread's own
+autocommit connection (:class:`plugin.db.ThreadConnections`), for the rows of every request
+waiting at that moment (:mod:`plugin.group_commit`) — SQLAlchemy's execution of that statement
+cost more CPU than the database's work of storing the row, and each round trip's wake-ups more
+than both, on the one path that must keep up with a platform's bursts. Both
 write the same row (``tests/web/test_inbox_rows.py`` compares them).
 """
 
@@ -11,12 +13,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
 from sqlalchemy.orm import Session
 
-from plugin.db import dbapi_connection, utcnow
+from plugin.db import ThreadConnections, utcnow
+from plugin.group_commit import GroupCommit
 from plugin.models import InboxDelivery
 from plugin.models.delivery import PENDING
 from plugin.upsert import upsert
@@ -31,8 +35,10 @@ COLUMNS = ("workspace_id", "connection_id", "platform", "delivery_key", "topic",
            "received_at", "status", "attempts")
 _VARYING = COLUMNS[:-2]  # status and attempts are the same for every new row: literals, not parameters
 _POSTGRES_INSERT = ("INSERT INTO inbox ({columns}) VALUES {rows} "
-                    "ON CONFLICT (connection_id, delivery_key) DO NOTHING RETURNING id")
+                    "ON CONFLICT (connection_id, delivery_key) DO NOTHING RETURNING id, connection_id, delivery_key")
 _POSTGRES_ROW = "(" + ", ".join(["%s"] * len(_VARYING)) + f", '{PENDING}', 0)"
+
+Rows = list[dict[str, Any]]
 
 
 def receive(services: Services, connection: ConnectionView, items: Sequence[InboxItem]) -> list[int]:
@@ -40,14 +46,31 @@ def receive(services: Services, connection: ConnectionView, items: Sequence[Inbo
     rows = _rows(connection.workspace_id, connection.id, connection.platform, items)
     if not rows:
         return []
-    if services.engine.dialect.name != "postgresql":
+    if services.webhook_inbox is None:  # the embedded SQLite
         with services.autocommit_sessions() as session:
             return _insert(session, rows)
+    return services.webhook_inbox.submit(rows)
+
+
+def group_writer(connections: ThreadConnections) -> GroupCommit[Rows, list[int]]:
+    """The webhook path's writer on PostgreSQL: the rows of every request that arrived while the
+    previous INSERT was running go in one INSERT (:mod:`plugin.group_commit`)."""
+    return GroupCommit(partial(insert_requests, connections))
+
+
+def insert_requests(connections: ThreadConnections, requests: list[Rows]) -> list[list[int]]:
+    """One INSERT of several requests' rows; each request's new ids, in order."""
+    rows = [row for request in requests for row in request]
     statement = _POSTGRES_INSERT.format(columns=", ".join(COLUMNS), rows=", ".join([_POSTGRES_ROW] * len(rows)))
     values = [Jsonb(row[name]) if name == "headers" else row[name] for row in rows for name in _VARYING]
-    with dbapi_connection(services.autocommit_engine) as driver, driver.cursor() as cursor:
+    with connections.connection() as driver, driver.cursor() as cursor:
         cursor.execute(statement, values)
-        return sorted(found for (found,) in cursor.fetchall())
+        stored = {(connection_id, key): new_id for new_id, connection_id, key in cursor.fetchall()}
+    # A key sent twice in one batch (a platform's retry racing the original) was stored once:
+    # the first request to bring it gets the row, the other one hears "duplicate".
+    return [sorted(new_id for row in request
+                   if (new_id := stored.pop((row["connection_id"], row["delivery_key"]), None)) is not None)
+            for request in requests]
 
 
 def store_items(

@@ -91,7 +91,7 @@ class WebhookEndpoint:
         body = _read_body(environ, length, limit)
         if len(body) > limit:
             return _error(413, f"body over {limit} bytes")
-        headers = RequestHeaders.from_environ(environ)
+        headers = RequestHeaders(environ)
 
         reply = source.reply_without_storing(body, headers)
         if reply is not None:

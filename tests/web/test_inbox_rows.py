@@ -1,5 +1,5 @@
 """The webhook path's driver-level INSERT and the session's upsert store the same inbox row; a
-dead pooled connection costs one 503, never the next delivery."""
+dead connection costs one 503, never the next delivery."""
 
 from __future__ import annotations
 
@@ -55,11 +55,12 @@ def test_the_driver_insert_stores_each_key_once_and_returns_only_new_ids(app, sh
         assert sorted(session.scalars(select(InboxDelivery.delivery_key))) == ["a", "b", "c"]
 
 
-def test_a_pooled_connection_killed_under_the_endpoint_costs_one_503_then_it_recovers(app, client, shop):
+def test_a_connection_killed_under_the_endpoint_costs_one_503_then_it_recovers(app, client, shop):
     services = services_of(app)
     assert post_order(client, order(1), event_id="evt-1").status_code == 200
-    with services.autocommit_engine.connect() as conn:  # the pool holds one connection: the one just used
-        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    assert services.thread_connections is not None
+    with services.thread_connections.connection() as driver:  # this thread's: the one the endpoint used
+        backend = driver.execute("SELECT pg_backend_pid()").fetchone()[0]
     admin_url = services.settings.database_url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", (backend,))
@@ -88,7 +89,7 @@ def test_a_cached_connection_is_found_without_opening_a_session(app, shop):
 
 
 def test_request_headers_read_any_case_from_the_environ():
-    headers = RequestHeaders.from_environ({
+    headers = RequestHeaders({
         "HTTP_X_SHOPIFY_TOPIC": "orders/paid", "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": "12",
         "HTTP_X_BLANK": "  ", "PATH_INFO": "/webhooks/shopify", "wsgi.input": object(),
     })
@@ -97,3 +98,42 @@ def test_request_headers_read_any_case_from_the_environ():
     assert header(headers, "X-Blank") is None and header(headers, "X-Missing") is None
     assert sorted(headers) == ["content-length", "content-type", "x-blank", "x-shopify-topic"]
     assert len(headers) == 4
+
+
+def test_one_key_in_two_requests_of_a_batch_is_stored_once_and_the_first_request_gets_it(app, shop):
+    services = services_of(app)
+    view = connections.view_of(shop, services.secrets)
+    assert services.thread_connections is not None
+
+    def rows(*keys):
+        return inbox._rows(view.workspace_id, view.id, view.platform, [_item(k) for k in keys])
+
+    original, retry, other = inbox.insert_requests(services.thread_connections,
+                                                   [rows("k1", "k2"), rows("k1"), rows("k3")])
+    assert len(original) == 2 and retry == [] and len(other) == 1
+    with services.sessions() as session:
+        stored = dict(session.execute(select(InboxDelivery.delivery_key, InboxDelivery.id)).all())
+    assert sorted(stored) == ["k1", "k2", "k3"]
+    assert original == sorted([stored["k1"], stored["k2"]]) and other == [stored["k3"]]
+
+
+def test_concurrent_webhooks_through_the_group_writer_each_answer_for_their_own_rows(app, shop):
+    import threading
+
+    services = services_of(app)
+    view = connections.view_of(shop, services.secrets)
+    answers: dict[str, list[int]] = {}
+
+    def send(key: str) -> None:
+        answers[key] = inbox.receive(services, view, [_item(key), _item(key + "-b")])
+
+    threads = [threading.Thread(target=send, args=(f"w{i}",)) for i in range(16)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    with services.sessions() as session:
+        stored = dict(session.execute(select(InboxDelivery.delivery_key, InboxDelivery.id)).all())
+    assert len(stored) == 32
+    for key, ids in answers.items():
+        assert ids == sorted([stored[key], stored[key + "-b"]])
