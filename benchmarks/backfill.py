@@ -36,7 +36,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 from sqlalchemy import Engine, event  # noqa: E402
-from support import CpuMeter, pg_backends, wait_for_quiet  # noqa: E402
+from support import CpuMeter, drop_database, pg_backends, recreate_database, wait_for_quiet  # noqa: E402
 
 from plugin import connections  # noqa: E402
 from plugin.backfill.runner import Options, run_backfill  # noqa: E402
@@ -154,14 +154,6 @@ def write_export(database_url: str, path: Path, orders: int, customers: int, see
     return {"orders": found[0], "customers": found[1], "counted": found[2], "spend": Decimal(found[3])}
 
 
-def recreate(admin_url: str, database_url: str, drop_only: bool = False) -> None:
-    name = database_url.rsplit("/", 1)[1]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def baseline_copy(database_url: str, path: Path) -> float:
     with psycopg.connect(database_url) as conn:
         conn.execute("""CREATE UNLOGGED TABLE raw_export (order_id text, customer_id text, email text,
@@ -207,7 +199,7 @@ def main() -> int:
     args = parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-backfill-") as tmp:
         path = Path(tmp) / "export.csv"
-        recreate(args.admin_url, args.database_url)
+        recreate_database(args.admin_url, args.database_url, migrate=False)
         services = None
         try:
             started = time.perf_counter()
@@ -234,7 +226,7 @@ def main() -> int:
         finally:
             if services is not None:
                 services.close()
-            recreate(args.admin_url, args.database_url, drop_only=True)
+            drop_database(args.admin_url, args.database_url)
 
     recorded = Counter({o.key: o.recorded for o in result.outcomes if o.recorded})
     print(f"baseline: COPY of the raw file into a bare table   {baseline:6.1f} s")

@@ -118,13 +118,14 @@ class Bench:
         self.request_files = {}
         timed = self.stream.deliveries
         size = -(-len(timed) // self.args.slices)
-        self.slice_files = [timed[i : i + size] for i in range(0, len(timed), size)]
-        named = [("warmup", self.stream.warmup)] + [(f"timed-{i}", part) for i, part in enumerate(self.slice_files)]
+        slices = [timed[i : i + size] for i in range(0, len(timed), size)]
+        named = [("warmup", self.stream.warmup)] + [(f"timed-{i}", part) for i, part in enumerate(slices)]
         for name, deliveries in named:
             path = self.tmp / f"{name}.pickle"
             with open(path, "wb") as f:
                 pickle.dump([d.http_request(SHOP_DOMAIN, "bench.local") for d in deliveries], f)
             self.request_files[name] = path
+        self.slice_count = len(slices)
         dist = sorted(self.expected_all.order_count.values(), reverse=True)
         log(f"stream: {len(self.stream.deliveries)} timed deliveries ({self.stream.unique} unique), "
             f"{len(self.stream.warmup)} warm-up, {len(self.expected_all.customers)} customers, "
@@ -175,7 +176,7 @@ class Bench:
                               "redis": redis_pids})
             slices: dict[str, list[dict]] = {app: [] for app in apps}
             with meter:
-                for number in range(len(self.slice_files)):
+                for number in range(self.slice_count):
                     for app in apps:
                         slices[app].append(self.loadgen(f"timed-{number}", ports[app]))
         finally:

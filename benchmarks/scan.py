@@ -50,7 +50,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 from sqlalchemy import Engine, event  # noqa: E402
-from support import CpuMeter, pg_backends, wait_for_quiet  # noqa: E402
+from support import CpuMeter, drop_database, pg_backends, recreate_database, wait_for_quiet  # noqa: E402
 
 import plugin.milestones.award as award_module  # noqa: E402
 import plugin.milestones.scan as scan_module  # noqa: E402
@@ -95,14 +95,6 @@ def parse_args() -> argparse.Namespace:
 
 
 # -- data ------------------------------------------------------------------------------------------
-def recreate(admin_url: str, database_url: str, drop_only: bool = False) -> None:
-    name = database_url.rsplit("/", 1)[1]
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        if not drop_only:
-            conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def load_customers(database_url: str, workspace_id: uuid.UUID, count: int, seed: int) -> int:
     """COPY ``count`` customers; returns how many started on a Feb 29 (local date)."""
     rng = random.Random(seed)
@@ -303,7 +295,7 @@ def report(day: Day) -> None:
 
 def main() -> int:
     args = parse_args()
-    recreate(args.admin_url, args.database_url)
+    recreate_database(args.admin_url, args.database_url, migrate=False)
     services = None
     problems: list[str] = []
     days: list[Day] = []
@@ -364,7 +356,7 @@ def main() -> int:
         if services is not None:
             services.close()
         if not args.keep:
-            recreate(args.admin_url, args.database_url, drop_only=True)
+            drop_database(args.admin_url, args.database_url)
 
     print()
     for n, day in enumerate(days):

@@ -25,14 +25,23 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # -- database and Redis ---------------------------------------------------------------------------
-def recreate_database(admin_url: str, database_url: str) -> None:
+def recreate_database(admin_url: str, database_url: str, *, migrate: bool = True) -> None:
+    """The bench database dropped (whoever is connected) and created empty; migrated unless told not to."""
+    name = drop_database(admin_url, database_url)
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    if migrate:
+        from plugin.schema import upgrade
+
+        upgrade(database_url)
+
+
+def drop_database(admin_url: str, database_url: str) -> str:
+    """Drop the bench database if it exists; returns its name."""
     name = database_url.rsplit("/", 1)[1]
     with psycopg.connect(admin_url, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    from plugin.schema import upgrade
-
-    upgrade(database_url)
+    return name
 
 
 def flush_redis(redis_url: str) -> None:

@@ -109,6 +109,7 @@ class ThreadConnections:
     """
 
     def __init__(self, engine: Engine, recycle: float = 1800.0) -> None:
+        self._connect = engine.dialect.loaded_dbapi.connect  # the driver the engine uses (psycopg)
         self._args, self._kwargs = engine.dialect.create_connect_args(engine.url)
         self._kwargs = {**self._kwargs, "autocommit": True}
         self._recycle = recycle
@@ -118,13 +119,11 @@ class ThreadConnections:
 
     @contextmanager
     def connection(self) -> Iterator[Any]:
-        import psycopg
-
         local = self._local
         driver = getattr(local, "driver", None)
         if driver is None or driver.closed or time.monotonic() - local.opened > self._recycle:
             self._discard(driver)
-            driver = psycopg.connect(*self._args, **self._kwargs)
+            driver = self._connect(*self._args, **self._kwargs)
             local.driver, local.opened = driver, time.monotonic()
             with self._lock:
                 self._open.add(driver)

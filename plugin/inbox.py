@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from functools import partial
+from functools import lru_cache, partial
 from typing import TYPE_CHECKING, Any
 
 from psycopg.types.json import Jsonb
@@ -61,7 +61,7 @@ def group_writer(connections: ThreadConnections) -> GroupCommit[Rows, list[int]]
 def insert_requests(connections: ThreadConnections, requests: list[Rows]) -> list[list[int]]:
     """One INSERT of several requests' rows; each request's new ids, in order."""
     rows = [row for request in requests for row in request]
-    statement = _POSTGRES_INSERT.format(columns=", ".join(COLUMNS), rows=", ".join([_POSTGRES_ROW] * len(rows)))
+    statement = _postgres_insert(len(rows))
     values = [Jsonb(row[name]) if name == "headers" else row[name] for row in rows for name in _VARYING]
     with connections.connection() as driver, driver.cursor() as cursor:
         cursor.execute(statement, values)
@@ -71,6 +71,11 @@ def insert_requests(connections: ThreadConnections, requests: list[Rows]) -> lis
     return [sorted(new_id for row in request
                    if (new_id := stored.pop((row["connection_id"], row["delivery_key"]), None)) is not None)
             for request in requests]
+
+
+@lru_cache(maxsize=64)
+def _postgres_insert(rows: int) -> str:
+    return _POSTGRES_INSERT.format(columns=", ".join(COLUMNS), rows=", ".join([_POSTGRES_ROW] * rows))
 
 
 def store_items(
