@@ -160,3 +160,15 @@ def slack(app_under_test: Flask, workspace: Any) -> Any:
         {"bot_token": "xoxb-test", "signing_secret": "slack-secret", "channel": "C0CSM01",
          "base_url": "https://slack.test/api"},
     )
+
+
+@pytest.fixture
+def build(app: Flask, workspace: Any) -> Any:
+    """``build(lambda rows: ...)`` runs the builder in one transaction (in the test's workspace, or
+    ``workspace_id``) and returns its result."""
+    from tests.api.support import build as build_rows
+
+    def run(builder: Any, workspace_id: Any = None) -> Any:
+        return build_rows(app, workspace_id or workspace.id, builder)
+
+    return run

@@ -7,6 +7,7 @@ a dashboard month, a review queue — so each figure can be checked by hand.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -14,8 +15,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from plugin.db import transaction
 from plugin.models import Customer, CustomerMetric, CustomerMilestone, Effect, MilestoneDefinition
-from tests.conftest import ADMIN_TOKEN
+from tests.conftest import ADMIN_TOKEN, services_of
 from tests.support import OTHER_TOKEN
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -82,3 +84,10 @@ def credit(amount: str, currency: str = "USD") -> dict[str, Any]:
 
 def days(n: float) -> timedelta:
     return timedelta(days=n)
+
+
+def build(app: Any, workspace_id: uuid.UUID, builder: Callable[[Rows], Any]) -> Any:
+    """Run ``builder(Rows(...))`` in one transaction and return what it returns (the ``build``
+    fixture of ``tests/conftest.py`` calls it with the test's workspace)."""
+    with transaction(services_of(app).sessions) as session:
+        return builder(Rows(session, workspace_id))

@@ -1,4 +1,4 @@
-"""Data for the settings page's tests: a row builder, and half a year of a grocer's milestones.
+"""Data for the settings page's tests: half a year of a grocer's milestones.
 
 :func:`half_year` writes what Red Hill Fresh's dashboard would hold after six months: a few
 hundred milestones across the catalogue, their effects (credits issued, emails, alerts, tasks,
@@ -12,16 +12,12 @@ from __future__ import annotations
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask
-
-from plugin.db import transaction
 from plugin.demo.sample_data import FIRST_NAMES, LAST_NAMES, STAPLES, TREATS, VEG_BOX
 from plugin.milestones.policies import in_holdout
 from plugin.models import (
@@ -34,7 +30,6 @@ from plugin.models import (
     Workspace,
 )
 from tests.api.support import Rows, credit
-from tests.conftest import services_of
 
 ZONE = "Australia/Melbourne"
 HOLDOUT = {"order-10": 25, "order-25": 25}
@@ -54,10 +49,6 @@ CAFES = ("Peninsula Pantry Café", "Merricks General Wine Store", "Flinders Bake
          "Sorrento Larder", "Balnarring Beach Kiosk")
 
 
-def build(app: Flask, workspace_id: uuid.UUID, builder: Callable[[Rows], Any]) -> Any:
-    """Run ``builder(Rows(...))`` in one transaction and return what it returns."""
-    with transaction(services_of(app).sessions) as session:
-        return builder(Rows(session, workspace_id))
 
 
 def add_order(rows: Rows, customer: Customer, connection_id: uuid.UUID, placed_at: datetime, total: str,

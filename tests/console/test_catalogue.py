@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import html
 import re
-import uuid
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from plugin.db import transaction, utcnow
+from plugin.db import utcnow
 from plugin.models import MilestoneDefinition
 from tests.api.support import Rows
 from tests.conftest import services_of
@@ -26,15 +24,6 @@ ORDER_10 = {  # the 10th-order definition as its editor posts it
     "rec-0-kind": "crm_note", "rec-1-kind": "slack_alert", "rec-1-channel": "", "rec-1-ideas": "",
     "rec-2-kind": "email", "rec-2-template": "order-10-thank-you",
 }
-
-
-@pytest.fixture
-def build(app: Flask, workspace: Any) -> Callable[..., Any]:
-    def run(builder: Callable[[Rows], Any], workspace_id: uuid.UUID | None = None) -> Any:
-        with transaction(services_of(app).sessions) as session:
-            return builder(Rows(session, workspace_id or workspace.id))
-
-    return run
 
 
 def post(client: FlaskClient, path: str, data: dict[str, Any] | None = None) -> Any:

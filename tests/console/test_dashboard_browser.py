@@ -12,8 +12,9 @@ from flask import Flask
 
 from plugin.admin.effect_words import money_text
 from plugin.db import utcnow
+from tests.api.support import build
 from tests.console.conftest import screenshot
-from tests.console.milestone_data import Tally, build, half_year
+from tests.console.milestone_data import Tally, half_year
 
 
 def _text(tab: Any, selector: str) -> str:

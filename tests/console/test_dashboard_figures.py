@@ -15,9 +15,9 @@ from plugin.admin import retention, trends
 from plugin.admin.dashboard import dashboard
 from plugin.models import Workspace
 from plugin.web.console import charts
-from tests.api.support import credit
+from tests.api.support import build, credit
 from tests.conftest import services_of
-from tests.console.milestone_data import add_order, build
+from tests.console.milestone_data import add_order
 
 NOW = datetime(2026, 6, 20, 12, 0, tzinfo=UTC)
 MAY = datetime(2026, 5, 1, tzinfo=UTC)

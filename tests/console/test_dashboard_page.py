@@ -11,9 +11,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from plugin.models import Workspace
-from tests.api.support import credit
+from tests.api.support import build, credit
 from tests.console.conftest import OTHER_ADMIN_EMAIL, add_admin, sign_in
-from tests.console.milestone_data import build
 
 
 def _march(rows: Any) -> None:

@@ -10,9 +10,10 @@ from sqlalchemy import select
 
 from plugin.db import utcnow
 from plugin.models import CustomerMilestone
+from tests.api.support import build
 from tests.conftest import services_of
 from tests.console.conftest import screenshot
-from tests.console.milestone_data import build, half_year
+from tests.console.milestone_data import half_year
 
 
 def test_mark_a_milestone_celebrated_from_the_feed(app: Flask, workspace: Any, shop: Any, page: Any) -> None:

@@ -13,7 +13,8 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from plugin.models import CustomerIdentity
-from tests.console.milestone_data import add_order, build
+from tests.api.support import build
+from tests.console.milestone_data import add_order
 
 T = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 

@@ -11,10 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from plugin.models import CustomerMilestone
-from tests.api.support import credit
+from tests.api.support import build, credit
 from tests.conftest import services_of
 from tests.console.conftest import OTHER_ADMIN_EMAIL, add_admin, post_form, sign_in
-from tests.console.milestone_data import build
 
 T = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)
 

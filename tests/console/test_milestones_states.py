@@ -21,9 +21,8 @@ from sqlalchemy import select
 
 from plugin.admin import milestones
 from plugin.models import CustomerMilestone, Workspace
-from tests.api.support import credit
+from tests.api.support import build, credit
 from tests.conftest import services_of
-from tests.console.milestone_data import build
 
 
 def _cases(rows: Any) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from connectors.payloads import MilestoneAlert, to_json
 from plugin.db import transaction
 from plugin.demo.standins import SLACK, StandInServer
 from plugin.models import Effect, InboxDelivery, ScanRun
-from tests.api.support import Rows
+from tests.api.support import Rows, build
 from tests.conftest import add_connection, services_of
 from tests.console.conftest import add_admin, post_form, sign_in
 from tests.support import order, post_order
@@ -48,9 +48,6 @@ def text_of(answer: Any) -> str:
     return re.sub(r"\s+", " ", answer.get_data(as_text=True))
 
 
-def build(app: Flask, workspace_id: Any, builder: Any) -> Any:
-    with transaction(services_of(app).sessions) as session:
-        return builder(Rows(session, workspace_id))
 
 
 def delivery(connection: Any, key: str, *, status: str = "processed", minutes_ago: float = 0, error: str | None = None,

@@ -18,8 +18,9 @@ from sqlalchemy import select
 
 from plugin.db import utcnow
 from plugin.models import CustomerMilestone, Effect
+from tests.api.support import build
 from tests.conftest import services_of
-from tests.console.milestone_data import SHOPIFY_GRAPHQL, build, credited, waiting_review
+from tests.console.milestone_data import SHOPIFY_GRAPHQL, credited, waiting_review
 
 
 def _effects(app: Flask, milestone_id: Any) -> dict[str, str]:

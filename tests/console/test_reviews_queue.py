@@ -17,9 +17,10 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from plugin.models import CustomerMilestone, Effect
+from tests.api.support import build
 from tests.conftest import services_of
 from tests.console.conftest import OTHER_ADMIN_EMAIL, add_admin, post_form, sign_in
-from tests.console.milestone_data import SHOPIFY_GRAPHQL, build, credited, waiting_review
+from tests.console.milestone_data import SHOPIFY_GRAPHQL, credited, waiting_review
 
 
 def _waiting(app: Flask, workspace: Any, shop: Any, email: str = "vip@example.com", **kwargs: Any) -> Any:
