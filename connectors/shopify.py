@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from marshmallow import fields, validate
@@ -26,8 +25,9 @@ from marshmallow import fields, validate
 from connectors import shopify_debits as debits
 from connectors import shopify_discounts as discounts
 from connectors import shopify_orders
+from connectors import shopify_store_credit as store_credit
 from connectors import shopify_webhooks as subscriptions
-from connectors.base import RECONCILE_SKEW, Capability, Connector, SettingsSchema, as_utc
+from connectors.base import Capability, Connector, SettingsSchema, as_utc
 from connectors.errors import ConnectorError
 from connectors.payloads import (
     CustomerTag,
@@ -51,43 +51,19 @@ SHOP_QUERY = "query shopName { shop { name } }"
 
 # https://shopify.dev/docs/api/admin-graphql/2025-07/mutations/storeCreditAccountCredit
 # https://shopify.dev/docs/api/admin-graphql/2025-07/objects/StoreCreditAccountCreditTransaction
-CREDIT_MUTATION = """
-mutation storeCreditAccountCredit($id: ID!, $creditInput: StoreCreditAccountCreditInput!) {
-  storeCreditAccountCredit(id: $id, creditInput: $creditInput) {
-    storeCreditAccountTransaction {
-      id
-      amount { amount currencyCode }
-      createdAt
-      account { id balance { amount currencyCode } }
-    }
-    userErrors { field message code }
-  }
-}
+CREDIT_MUTATION = f"""
+mutation storeCreditAccountCredit($id: ID!, $creditInput: StoreCreditAccountCreditInput!) {{
+  storeCreditAccountCredit(id: $id, creditInput: $creditInput) {{
+{store_credit.TRANSACTION_SELECTION}
+  }}
+}}
 """
 
 # https://shopify.dev/docs/api/admin-graphql/2025-07/connections/StoreCreditAccountConnection
 # https://shopify.dev/docs/api/admin-graphql/latest/objects/StoreCreditAccount (transactions:
 # sortKey CREATED_AT, reverse, query "type:credit"). Transactions are an interface; only the
 # credit transaction type carries an ``id``.
-RECENT_CREDITS_QUERY = """
-query recentStoreCredits($customerId: ID!) {
-  customer(id: $customerId) {
-    storeCreditAccounts(first: 5) {
-      nodes {
-        id
-        balance { amount currencyCode }
-        transactions(first: 25, sortKey: CREATED_AT, reverse: true, query: "type:credit") {
-          nodes {
-            amount { amount currencyCode }
-            createdAt
-            ... on StoreCreditAccountCreditTransaction { id }
-          }
-        }
-      }
-    }
-  }
-}
-"""
+RECENT_CREDITS_QUERY = store_credit.recent_transactions_query("recentStoreCredits", "credit")
 
 
 class ShopifySettings(SettingsSchema):
@@ -157,23 +133,8 @@ class ShopifyConnector(Connector):
         if self.api_version >= NOTIFY_SINCE_VERSION:  # "unstable" sorts after every date too
             credit_input["notify"] = credit.notify
         data = self.graphql(CREDIT_MUTATION, {"id": customer_gid(credit.customer_external_id), "creditInput": credit_input})
-        payload = data.get("storeCreditAccountCredit") or {}
-        if user_errors := payload.get("userErrors"):
-            messages = "; ".join(str(e.get("message")) for e in user_errors)
-            raise ConnectorError(f"shopify refused the store credit: {messages}", permanent=True)
-        transaction = payload.get("storeCreditAccountTransaction")
-        if not transaction:
-            raise ConnectorError("shopify: storeCreditAccountCredit returned no transaction")
-        account = transaction.get("account") or {}
-        balance = account.get("balance") or {}
-        return EffectResult(
-            external_id=transaction["id"],
-            detail={
-                "account_id": account.get("id"),
-                "balance": balance.get("amount"),
-                "currency": balance.get("currencyCode"),
-                "created_at": transaction.get("createdAt"),
-            },
+        return store_credit.mutation_result(
+            data.get("storeCreditAccountCredit") or {}, "storeCreditAccountCredit", "shopify refused the store credit"
         )
 
     def find_store_credit(self, credit: StoreCredit, since: datetime) -> EffectResult | None:
@@ -183,34 +144,12 @@ class ShopifyConnector(Connector):
         one shopper in the same minutes are indistinguishable; finding one for both errs on the
         side of never crediting twice.
         """
-        data = self.graphql(RECENT_CREDITS_QUERY, {"customerId": customer_gid(credit.customer_external_id)})
-        customer = data.get("customer")
-        if not customer:
-            return None
-        cutoff = as_utc(since) - RECONCILE_SKEW
-        found: tuple[datetime, dict[str, Any], dict[str, Any]] | None = None
-        for account in customer["storeCreditAccounts"]["nodes"]:
-            for transaction in account["transactions"]["nodes"]:
-                created = datetime.fromisoformat(transaction["createdAt"])
-                if (
-                    transaction.get("id")
-                    and created >= cutoff
-                    and self._same_money(transaction["amount"], credit)
-                    and (found is None or created > found[0])
-                ):
-                    found = (created, transaction, account)
-        if found is None:
-            return None
-        _, transaction, account = found
-        return EffectResult(
-            external_id=transaction["id"],
-            detail={
-                "account_id": account["id"],
-                "balance": account["balance"]["amount"],
-                "currency": account["balance"]["currencyCode"],
-                "created_at": transaction["createdAt"],
-                "reconciled": True,
-            },
+        return store_credit.find_newest(
+            self.graphql,
+            customer_gid(credit.customer_external_id),
+            RECENT_CREDITS_QUERY,
+            since,
+            lambda _account, transaction: self._same_money(transaction["amount"], credit),
         )
 
     def debit_store_credit(self, debit: StoreCreditDebit) -> EffectResult:
@@ -274,7 +213,8 @@ class ShopifyConnector(Connector):
 
     @staticmethod
     def _same_money(money: dict[str, Any], credit: StoreCredit) -> bool:
-        return money["currencyCode"] == credit.amount.currency and Decimal(money["amount"]) == credit.amount.amount
+        """Credits match on the exact amount, on any of the customer's accounts."""
+        return store_credit.same_money(money, credit.amount)
 
     def changed_orders(self, since: datetime) -> list[FetchedOrder]:
         """Orders updated since ``since``, in webhook shape; see :mod:`connectors.shopify_orders`."""
