@@ -55,15 +55,11 @@ def deliveries_query(
 ) -> Select[tuple[InboxDelivery]]:
     """The inbox, newest first, optionally of one status, connection and platform (the API and
     the settings page both list it through this)."""
-    if status is not None and status not in INBOX_STATUSES:
-        raise Invalid(f"unknown delivery status {status!r}", {"status": [f"one of {', '.join(INBOX_STATUSES)}"]})
-    query = select(InboxDelivery).where(InboxDelivery.workspace_id == workspace_id)
-    if status is not None:
-        query = query.where(InboxDelivery.status == status)
-    if connection_id is not None:
-        query = query.where(InboxDelivery.connection_id == connection_id)
-    if platform is not None:
-        query = query.where(InboxDelivery.platform == platform)
+    _one_of("status", "delivery status", status, INBOX_STATUSES)
+    query = _where_given(
+        select(InboxDelivery).where(InboxDelivery.workspace_id == workspace_id),
+        (InboxDelivery.status, status), (InboxDelivery.connection_id, connection_id), (InboxDelivery.platform, platform),
+    )
     return query.order_by(InboxDelivery.id.desc())
 
 
@@ -88,17 +84,12 @@ def effects_query(
     milestone_id: uuid.UUID | None = None,
 ) -> Select[tuple[Effect]]:
     """The outbox, newest first, optionally of one status, kind and milestone."""
-    if status is not None and status not in EFFECT_STATUSES:
-        raise Invalid(f"unknown effect status {status!r}", {"status": [f"one of {', '.join(EFFECT_STATUSES)}"]})
-    if kind is not None and kind not in EFFECT_KINDS:
-        raise Invalid(f"unknown effect kind {kind!r}", {"kind": [f"one of {', '.join(EFFECT_KINDS)}"]})
-    query = select(Effect).where(Effect.workspace_id == workspace_id)
-    if status is not None:
-        query = query.where(Effect.status == status)
-    if kind is not None:
-        query = query.where(Effect.kind == kind)
-    if milestone_id is not None:
-        query = query.where(Effect.milestone_id == milestone_id)
+    _one_of("status", "effect status", status, EFFECT_STATUSES)
+    _one_of("kind", "effect kind", kind, EFFECT_KINDS)
+    query = _where_given(
+        select(Effect).where(Effect.workspace_id == workspace_id),
+        (Effect.status, status), (Effect.kind, kind), (Effect.milestone_id, milestone_id),
+    )
     return query.order_by(Effect.id.desc())
 
 
@@ -161,6 +152,20 @@ def describe_tasks(session: Session, rows: list[Effect]) -> list[dict[str, Any]]
             "notes": payload.get("done_notes"),
         })
     return items
+
+
+def _one_of(field: str, what: str, value: str | None, allowed: tuple[str, ...]) -> None:
+    """Refuse a filter value that is not one of ``allowed`` (``None``: no filter, always fine)."""
+    if value is not None and value not in allowed:
+        raise Invalid(f"unknown {what} {value!r}", {field: [f"one of {', '.join(allowed)}"]})
+
+
+def _where_given(query: Select[tuple[T]], *filters: tuple[Any, Any]) -> Select[tuple[T]]:
+    """``query`` narrowed to ``column == value`` for each (column, value) whose value is given."""
+    for column, value in filters:
+        if value is not None:
+            query = query.where(column == value)
+    return query
 
 
 def _page(session: Session, query: Select[tuple[T]], number: int, per_page: int) -> Page[T]:

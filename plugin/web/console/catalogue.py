@@ -144,18 +144,14 @@ def enable(definition_id: uuid.UUID) -> ResponseReturnValue:
         flash(f"{row.name} changed since its preview; check the impact again before enabling it.", "warning")
         return redirect(url_for(".confirm_enable", definition_id=row.id))
     row.enabled = True
-    core.db().commit()
-    flash(f"{row.name} is enabled: customers who reach it from now on are celebrated.", "success")
-    return redirect(url_for(".index", _anchor=f"d-{row.key}"))
+    return _saved(row, f"{row.name} is enabled: customers who reach it from now on are celebrated.")
 
 
 @bp.post("/<uuid:definition_id>/disable")
 def disable(definition_id: uuid.UUID) -> ResponseReturnValue:
     row = service.get(core.db(), core.workspace_id(), definition_id)
     row.enabled = False
-    core.db().commit()
-    flash(f"{row.name} is disabled: nobody is celebrated for it until it is enabled again.", "success")
-    return redirect(url_for(".index", _anchor=f"d-{row.key}"))
+    return _saved(row, f"{row.name} is disabled: nobody is celebrated for it until it is enabled again.")
 
 
 @bp.post("/<uuid:definition_id>/delete")
@@ -201,8 +197,13 @@ def _submit(row: MilestoneDefinition | None) -> ResponseReturnValue:
         row = service.create(db, core.workspace_id(), values)
     else:
         service.update(row, values)
-    db.commit()
-    flash(f"{row.name} is saved{'' if row.enabled else ' (disabled)'}.", "success")
+    return _saved(row, f"{row.name} is saved{'' if row.enabled else ' (disabled)'}.")
+
+
+def _saved(row: MilestoneDefinition, message: str) -> ResponseReturnValue:
+    """Commit a change to ``row``, say so, and go back to its line in the catalogue."""
+    core.db().commit()
+    flash(message, "success")
     return redirect(url_for(".index", _anchor=f"d-{row.key}"))
 
 

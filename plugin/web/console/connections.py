@@ -45,11 +45,7 @@ def create(platform: str) -> ResponseReturnValue:
                              name=submitted.name, settings=submitted.settings)
     except AdminError as exc:
         return _refused_by_service(target, submitted, exc)
-    db.commit()
-    connection_cache.forget()
-    flash(f"{row.name} is connected.", "success")
-    _register_and_tell(row)
-    return _to(row.id)
+    return _saved(row, f"{row.name} is connected.")
 
 
 @connections.post("/<uuid:connection_id>")
@@ -64,11 +60,7 @@ def save(connection_id: uuid.UUID) -> ResponseReturnValue:
         service.update(db, core.services().secrets, row, name=submitted.name, settings=submitted.settings)
     except AdminError as exc:
         return _refused_by_service(target, submitted, exc)
-    db.commit()
-    connection_cache.forget()
-    flash(f"{row.name}: settings saved.", "success")
-    _register_and_tell(row)
-    return _to(row.id)
+    return _saved(row, f"{row.name}: settings saved.")
 
 
 @connections.post("/<uuid:connection_id>/test")
@@ -127,6 +119,16 @@ def _title(platform: str) -> str:
 
 def _to(connection_id: uuid.UUID) -> ResponseReturnValue:
     return redirect(url_for(".index", _anchor=f"connection-{connection_id}"))
+
+
+def _saved(row: Connection, message: str) -> ResponseReturnValue:
+    """An accepted form: commit, drop the cached connections, say so, (re-)register the webhooks
+    and go back to the connection."""
+    core.db().commit()
+    connection_cache.forget()
+    flash(message, "success")
+    _register_and_tell(row)
+    return _to(row.id)
 
 
 def _register_and_tell(row: Connection) -> None:

@@ -51,15 +51,14 @@ def index() -> ResponseReturnValue:
     if not errors:
         rows, more = service.feed(db(), workspace(), filters, page=page_number, per_page=PER_PAGE)
     definitions = service.milestone_types(db(), workspace_id())
-    return page(
+    return list_page(
         "console/milestones.html",
-        400 if errors else 200,
+        errors,
+        page_number,
+        more,
         title="Milestones",
         rows=rows,
-        more=more,
-        page_number=page_number,
-        args={k: v for k, v in request.args.items() if k != "page" and v},
-        errors=errors,
+        args=filter_args(),
         definitions=definitions,
         types=sorted({kind for _key, _name, kind in definitions}),
         states=service.STATES,
@@ -132,16 +131,15 @@ def candidates_page() -> ResponseReturnValue:
         ).scalars())
         more = len(rows) > CANDIDATES_PER_PAGE
         found = candidates.describe(db(), workspace_id(), rows[:CANDIDATES_PER_PAGE], filters)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
-    return page(
+    args = filter_args()
+    return list_page(
         "console/candidates.html",
-        400 if errors else 200,
+        errors,
+        page_number,
+        more,
         title="Case-study candidates",
         candidates=found,
-        more=more,
-        page_number=page_number,
         args=args,
-        errors=errors,
         types=candidates.significant_types(db(), workspace_id()),
         csv_query=urlencode(args),
     )
@@ -166,6 +164,18 @@ def page_arg(errors: dict[str, str]) -> int:
         errors["page"] = "The page is a whole number from 1."
         return 1
     return int(raw)
+
+
+def list_page(template: str, errors: dict[str, str], page_number: int, more: bool,
+              **context: Any) -> ResponseReturnValue:
+    """One page of a filtered list: 400 when its query arguments were refused (``errors``, shown
+    next to the filters), else 200; ``page_number`` and ``more`` feed the pager."""
+    return page(template, 400 if errors else 200, errors=errors, page_number=page_number, more=more, **context)
+
+
+def filter_args() -> dict[str, str]:
+    """The filters given in the query, without the page: what the pager's links carry on."""
+    return {k: v for k, v in request.args.items() if k != "page" and v}
 
 
 def _feed_filters(args: Any, errors: dict[str, str]) -> service.FeedFilters:

@@ -15,8 +15,8 @@ from flask.typing import ResponseReturnValue
 from plugin.admin import reviews
 from plugin.admin.milestones import get as get_milestone
 from plugin.web.console import formats
-from plugin.web.console.core import back, db, page, services, workspace, workspace_id
-from plugin.web.console.milestones import page_arg
+from plugin.web.console.core import back, db, services, workspace, workspace_id
+from plugin.web.console.milestones import list_page, page_arg
 
 bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 formats.install(bp)
@@ -31,15 +31,14 @@ def index() -> ResponseReturnValue:
     errors: dict[str, str] = {}
     page_number = page_arg(errors)
     waiting, total = reviews.waiting(db(), workspace(), page=page_number, per_page=PER_PAGE)
-    return page(
+    return list_page(
         "console/reviews.html",
-        400 if errors else 200,
+        errors,
+        page_number,
+        page_number * PER_PAGE < total,
         title="Review queue",
         reviews=waiting,
         total=total,
-        page_number=page_number,
-        more=page_number * PER_PAGE < total,
-        errors=errors,
     )
 
 
